@@ -9,7 +9,11 @@ export interface GraphRequest {
   /** Tenant as given by the caller (id or domain): selects the token and the throttle budget. */
   tenant: string;
   method: HttpMethod;
-  /** Path relative to the Graph root, version included: `/beta/users/{id}/authentication/requirements`. Already encoded. */
+  /**
+   * Path relative to the Graph root, version included: `/beta/users/{id}/authentication/requirements`.
+   * Already encoded (a raw `#` or space is refused). May carry an encoded query string, and may be an
+   * absolute URL under the Graph root (an `@odata.nextLink`); any other origin is refused.
+   */
   path: string;
   /** Query parameters, encoded by the client. */
   query?: Record<string, string> | undefined;
@@ -35,6 +39,8 @@ export interface GraphResponse<T = unknown> {
 /** What operations see of the transport. Errors are thrown as GraphError / AuthError / NetworkError. */
 export interface GraphClient {
   request<T = unknown>(req: GraphRequest): Promise<GraphResponse<T>>;
+  /** Root of Graph, no trailing slash (when known): absolute `@odata.nextLink`s must stay under it. */
+  readonly graphUrl?: string | undefined;
   /** Release sockets. */
   close(): Promise<void>;
 }
@@ -86,6 +92,26 @@ export interface ConnectionSettings {
   caPem?: string | undefined;
 }
 
+/** Access tokens for Graph, one cache per tenant. */
+export interface TokenProvider {
+  /**
+   * An app-only access token for `tenant`. Cached until it nears expiry; `forceRefresh` skips the
+   * cache (after Graph rejected the token). Throws AuthError, NetworkError or UsageError.
+   */
+  getToken(tenant: string, options?: { forceRefresh?: boolean | undefined }): Promise<string>;
+}
+
+/**
+ * Decides when a request may go (per-tenant concurrency, pauses). The built-in one is
+ * `createTenantGate`; a budget-aware scheduler can replace it.
+ */
+export interface RequestGate {
+  /** Runs `task` when the tenant's turn comes; rejects with the signal's reason if aborted while queued. */
+  run<T>(tenant: string, task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** Called with every response (each attempt) for a tenant, to learn from its headers (`Retry-After`, ...). */
+  observe(tenant: string, response: { status: number; headers: Headers }): void;
+}
+
 export interface GraphClientOptions extends ConnectionSettings {
   retry?: Partial<RetryPolicy> | undefined;
   clock?: Clock | undefined;
@@ -96,4 +122,8 @@ export interface GraphClientOptions extends ConnectionSettings {
   perTenantConcurrency?: number | undefined;
   /** Random source for jitter, [0,1). */
   random?: (() => number) | undefined;
+  /** Replaces the MSAL token provider built from the connection settings (tests, other token sources). */
+  tokenProvider?: TokenProvider | undefined;
+  /** Replaces the per-tenant gate (`perTenantConcurrency` is then ignored). */
+  gate?: RequestGate | undefined;
 }
