@@ -1,1 +1,19 @@
-export {};
+/** @mfactl/emulator: a local stand-in for the parts of Entra ID and Microsoft Graph that mfactl uses. */
+export { startEmulator, type RunningEmulator } from "./emulator.js";
+export { runEmulatorCli, USAGE, type CliIo } from "./cli.js";
+export {
+  DEFAULT_THROTTLE_LIMITS,
+  FAULT_KINDS,
+  InvalidOptionError,
+  type ConfigPatch,
+  type EmulatorClock,
+  type EmulatorOptions,
+  type FaultKind,
+  type PerUserMfaState,
+  type RuntimeConfig,
+  type ThrottleLimits,
+} from "./options.js";
+export { NotFoundError, type AdminUserPatch, type AppCredentials, type AdminUserView, type EmulatorAdmin, type SeedRequest, type TenantSummary } from "./admin.js";
+export type { AppRegistration } from "./apps.js";
+export type { FaultRule } from "./faults.js";
+export type { EmulatorStats } from "./state.js";

@@ -1,0 +1,89 @@
+/** The admin interface over plain HTTP (127.0.0.1 only; never on the Graph port). */
+import { NotFoundError, type EmulatorAdmin } from "./admin.js";
+import type { AppRegistration } from "./apps.js";
+import type { FaultRule } from "./faults.js";
+import { json, parseJson, type Outcome } from "./http.js";
+import { InvalidOptionError } from "./options.js";
+
+const error = (status: number, code: string, message: string): Outcome => json(status, { error: { code, message } });
+
+type Route = { method: string; pattern: RegExp; run: (params: string[], body: unknown) => Outcome };
+
+export function adminRoutes(admin: EmulatorAdmin): Route[] {
+  const obj = (body: unknown): Record<string, unknown> => {
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new InvalidOptionError("a JSON object body is expected");
+    return body as Record<string, unknown>;
+  };
+  const p = (params: string[], i: number) => params[i] ?? "";
+  return [
+    { method: "GET", pattern: /^\/tenants$/, run: () => json(200, admin.tenants()) },
+    { method: "GET", pattern: /^\/tenants\/([^/]+)\/users\/([^/]+)$/, run: (ps) => json(200, admin.getUser(p(ps, 0), p(ps, 1))) },
+    { method: "PATCH", pattern: /^\/tenants\/([^/]+)\/users\/([^/]+)$/, run: (ps, body) => json(200, admin.patchUser(p(ps, 0), p(ps, 1), obj(body))) },
+    { method: "GET", pattern: /^\/stats$/, run: () => json(200, admin.stats()) },
+    { method: "POST", pattern: /^\/stats\/reset$/, run: () => (admin.resetStats(), json(200, admin.stats())) },
+    { method: "POST", pattern: /^\/reset$/, run: () => (admin.reset(), json(200, { tenants: admin.tenants(), ...admin.credentials() })) },
+    { method: "POST", pattern: /^\/seed$/, run: (_ps, body) => json(200, { tenants: admin.seed(body === undefined ? {} : obj(body)), ...admin.credentials() }) },
+    { method: "GET", pattern: /^\/apps\/seeded$/, run: () => json(200, admin.credentials()) },
+    { method: "GET", pattern: /^\/faults$/, run: () => json(200, { rules: admin.pendingFaults() }) },
+    {
+      method: "POST",
+      pattern: /^\/faults$/,
+      run: (_ps, body) => {
+        admin.addFaults(obj(body)["rules"] as FaultRule[]);
+        return json(200, { rules: admin.pendingFaults() });
+      },
+    },
+    { method: "DELETE", pattern: /^\/faults$/, run: () => (admin.clearFaults(), json(200, { rules: [] })) },
+    { method: "GET", pattern: /^\/config$/, run: () => json(200, admin.config()) },
+    { method: "PATCH", pattern: /^\/config$/, run: (_ps, body) => json(200, admin.configure(obj(body))) },
+    {
+      method: "POST",
+      pattern: /^\/apps$/,
+      run: (_ps, body) => {
+        const reg = obj(body) as unknown as AppRegistration;
+        admin.registerApp(reg);
+        return json(201, { clientId: reg.clientId.toLowerCase() });
+      },
+    },
+    {
+      method: "PUT",
+      pattern: /^\/apps\/([^/]+)\/tenants\/([^/]+)$/,
+      run: (ps, body) => {
+        admin.consent(p(ps, 0), p(ps, 1), obj(body)["roles"] as string[]);
+        return json(200, { clientId: p(ps, 0), tenant: p(ps, 1), roles: obj(body)["roles"] });
+      },
+    },
+    { method: "DELETE", pattern: /^\/apps\/([^/]+)\/tenants\/([^/]+)$/, run: (ps) => (admin.revokeConsent(p(ps, 0), p(ps, 1)), { kind: "response", status: 204, headers: {} }) },
+  ];
+}
+
+export function handleAdmin(routes: Route[], method: string, rawPath: string, bodyText: string): Outcome {
+  const path = rawPath.split("?")[0] ?? "/";
+  let body: unknown;
+  if (bodyText.trim() !== "") {
+    const parsed = parseJson(bodyText);
+    if (!parsed.ok) return error(400, "BadRequest", "the body is not valid JSON");
+    body = parsed.value;
+  }
+  let pathMatched = false;
+  for (const route of routes) {
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    pathMatched = true;
+    if (route.method !== method) continue;
+    let params: string[];
+    try {
+      params = m.slice(1).map((s) => decodeURIComponent(s));
+    } catch {
+      return error(400, "BadRequest", "bad percent-encoding in the path");
+    }
+    try {
+      return route.run(params, body);
+    } catch (e) {
+      if (e instanceof NotFoundError) return error(404, "NotFound", e.message);
+      if (e instanceof InvalidOptionError) return error(400, "BadRequest", e.message);
+      throw e;
+    }
+  }
+  return pathMatched ? error(405, "MethodNotAllowed", `${method} is not supported on ${path}`) : error(404, "NotFound", `no admin route ${path}`);
+}

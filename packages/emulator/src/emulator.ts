@@ -1,0 +1,116 @@
+/** startEmulator: wires state, tokens, throttling, faults and routes to the two listeners. */
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createAdmin, tenantSummary, type EmulatorAdmin } from "./admin.js";
+import { adminRoutes, handleAdmin } from "./admin-routes.js";
+import { describeCertificate, generateTlsMaterial } from "./ca.js";
+import { Endpoints } from "./endpoints.js";
+import { EntraRoutes } from "./entra-routes.js";
+import { FaultInjector } from "./faults.js";
+import { GraphService } from "./graph-service.js";
+import { runtimeConfigFrom, validatePort, validateSeedParams, type EmulatorOptions, type SeedParams } from "./options.js";
+import { listen } from "./server.js";
+import { EmulatorState } from "./state.js";
+import { Throttler } from "./throttle.js";
+import { TokenService } from "./tokens.js";
+
+export interface RunningEmulator {
+  /** e.g. https://127.0.0.1:PORT (Entra lives at /{tenant}/...). */
+  authorityHost: string;
+  /** e.g. https://127.0.0.1:PORT/graph (Graph lives at /graph/v1.0/... and /graph/beta/...). */
+  graphUrl: string;
+  /** http://127.0.0.1:ADMINPORT */
+  adminUrl: string;
+  /** The locally generated CA that signed the server certificate. */
+  caFile: string;
+  caPem: string;
+  /** The main app, consented in every tenant (follows the seed after admin.seed()). */
+  clientId: string;
+  clientSecret: string;
+  /** PEM with the main app's client certificate AND its private key. */
+  certificateFile: string;
+  /** Consented everywhere with only User.Read.All + Policy.Read.All. */
+  readOnlyApp: { clientId: string; clientSecret: string };
+  tenants: { id: string; domain: string; userCount: number }[];
+  /** In-process equivalent of the admin HTTP interface. */
+  admin: EmulatorAdmin;
+  close(): Promise<void>;
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
+  const port = options.port ?? 0;
+  const adminPort = options.adminPort ?? 0;
+  validatePort("port", port);
+  validatePort("adminPort", adminPort);
+  const seedParams: SeedParams = { tenants: options.tenants ?? 3, users: options.users ?? 25, seed: String(options.seed ?? "mfactl") };
+  validateSeedParams(seedParams);
+  const config = runtimeConfigFrom(options);
+  const clock = options.clock ?? { now: () => Date.now() };
+
+  const tls = generateTlsMaterial();
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "mfactl-emulator-")));
+  await mkdir(dataDir, { recursive: true });
+  const caFile = join(dataDir, "ca.pem");
+  const certificateFile = join(dataDir, "client-certificate.pem");
+  await writeFile(caFile, tls.ca.certPem);
+  await writeFile(certificateFile, `${tls.client.keyPem}${tls.client.certPem}`, { mode: 0o600 });
+  await chmod(certificateFile, 0o600);
+
+  const state = new EmulatorState(seedParams, config, clock, describeCertificate(tls.client.certPem));
+  const tokens = new TokenService(clock);
+  const throttler = new Throttler(clock, config);
+  const faults = new FaultInjector(config, seedParams.seed);
+  const admin = createAdmin(state, throttler, faults);
+  const endpoints = new Endpoints(port);
+  const entra = new EntraRoutes(state, tokens, endpoints);
+  const graph = new GraphService(state, tokens, endpoints, throttler, faults);
+  const routes = adminRoutes(admin);
+
+  let listening;
+  try {
+    listening = await listen(
+      { key: tls.server.keyPem, cert: tls.server.certPem },
+      { port, adminPort },
+      {
+        main: (ctx) => (ctx.rawUrl === "/graph" || ctx.rawUrl.startsWith("/graph/") || ctx.rawUrl.startsWith("/graph?") ? graph.handleHttp(ctx) : entra.handle(ctx)),
+        admin: (method, rawPath, body) => handleAdmin(routes, method, rawPath, body),
+        latencyMs: () => config.latencyMs,
+      },
+    );
+  } catch (e) {
+    if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+  endpoints.port = listening.port;
+
+  let closed: Promise<void> | undefined;
+  const server = listening;
+  return {
+    authorityHost: endpoints.authorityHost,
+    graphUrl: endpoints.graphUrl,
+    adminUrl: `http://127.0.0.1:${listening.adminPort}`,
+    caFile,
+    caPem: tls.ca.certPem,
+    get clientId() {
+      return admin.credentials().clientId;
+    },
+    get clientSecret() {
+      return admin.credentials().clientSecret;
+    },
+    certificateFile,
+    get readOnlyApp() {
+      return admin.credentials().readOnlyApp;
+    },
+    get tenants() {
+      return state.tenants.map(tenantSummary);
+    },
+    admin,
+    close: () =>
+      (closed ??= (async () => {
+        await server.close();
+        if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+      })()),
+  };
+}

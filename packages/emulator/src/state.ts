@@ -1,0 +1,78 @@
+/** The mutable emulator state shared by the Entra, Graph and admin surfaces. */
+import { seededApps, type AppRecord } from "./apps.js";
+import type { CertificateInfo } from "./ca.js";
+import type { Tenant } from "./model.js";
+import { createPrng, type Prng } from "./prng.js";
+import type { EmulatorClock, RuntimeConfig, SeedParams } from "./options.js";
+import { seedTenants } from "./seed.js";
+
+export interface EmulatorStats {
+  /** Graph requests executed: top-level requests other than $batch envelopes, plus every sub-request. */
+  requests: number;
+  /** $batch envelopes received. */
+  batches: number;
+  tokensIssued: number;
+  /** Successful Graph PATCHes of per-user MFA state. */
+  patches: number;
+  /** "<tenantId>/<userId>" -> successful Graph PATCHes. */
+  patchesByUser: Record<string, number>;
+  /** x-ms-throttle-scope value -> 429s given for it. */
+  throttled: Record<string, number>;
+  throttledTotal: number;
+  /** Random and scripted faults injected. */
+  faultsInjected: number;
+}
+
+export function emptyStats(): EmulatorStats {
+  return { requests: 0, batches: 0, tokensIssued: 0, patches: 0, patchesByUser: {}, throttled: {}, throttledTotal: 0, faultsInjected: 0 };
+}
+
+export class EmulatorState {
+  tenants: Tenant[] = [];
+  private tenantIndex = new Map<string, Tenant>();
+  apps = new Map<string, AppRecord>();
+  mainApp!: AppRecord;
+  readOnlyApp!: AppRecord;
+  stats: EmulatorStats = emptyStats();
+  /** Shuffles $batch responses; re-created on reset so runs repeat. */
+  batchPrng!: Prng;
+
+  constructor(
+    public seedParams: SeedParams,
+    public readonly config: RuntimeConfig,
+    public readonly clock: EmulatorClock,
+    /** The main app's certificate: generated once per process start, kept across re-seeds. */
+    public readonly clientCertificate: CertificateInfo,
+  ) {
+    this.reseed(seedParams);
+  }
+
+  /** Back to a freshly seeded directory, apps and counters. */
+  reseed(params: SeedParams): void {
+    this.seedParams = params;
+    this.tenants = seedTenants(params);
+    this.tenantIndex = new Map();
+    for (const t of this.tenants) {
+      this.tenantIndex.set(t.id.toLowerCase(), t);
+      this.tenantIndex.set(t.domain.toLowerCase(), t);
+    }
+    const { main, readOnly } = seededApps(params.seed, this.tenants.map((t) => t.id), this.clientCertificate);
+    this.mainApp = main;
+    this.readOnlyApp = readOnly;
+    this.apps = new Map([
+      [main.clientId, main],
+      [readOnly.clientId, readOnly],
+    ]);
+    this.stats = emptyStats();
+    this.batchPrng = createPrng(`${params.seed}/batch-order`);
+  }
+
+  /** By tenant id or domain, case-insensitive. */
+  findTenant(ref: string): Tenant | undefined {
+    return this.tenantIndex.get(ref.toLowerCase());
+  }
+
+  findApp(clientId: string): AppRecord | undefined {
+    return this.apps.get(clientId.toLowerCase());
+  }
+}

@@ -1,0 +1,186 @@
+/** OData query options on /users: $select, $top, $skiptoken, $count, and the few $filter clauses mfactl uses. */
+import { LICENSE_SKUS, type UserRecord } from "./model.js";
+
+/** Properties a client may $select (a subset of microsoft.graph.user, plus the undocumented perUserMfaState). */
+export const USER_PROPERTIES = [
+  "id", "userPrincipalName", "displayName", "givenName", "surname", "userType", "accountEnabled", "assignedLicenses",
+  "mail", "perUserMfaState", "businessPhones", "jobTitle", "mobilePhone", "officeLocation", "preferredLanguage",
+] as const;
+export type UserProperty = (typeof USER_PROPERTIES)[number];
+
+/** Graph's default user properties when no $select is given. */
+export const DEFAULT_USER_SELECT: readonly UserProperty[] = [
+  "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
+];
+
+const BY_LOWER = new Map<string, UserProperty>(USER_PROPERTIES.map((p) => [p.toLowerCase(), p]));
+
+export interface QueryError {
+  status: number;
+  code: string;
+  message: string;
+}
+
+export const isQueryError = (v: unknown): v is QueryError => typeof v === "object" && v !== null && "code" in v && "status" in v;
+
+/** Query options by lower-case name ("$select", "$top", ...). */
+export function queryOptions(search: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of new URLSearchParams(search)) out.set(k.toLowerCase(), v);
+  return out;
+}
+
+const noProperty = (name: string): QueryError => ({
+  status: 400,
+  code: "Request_BadRequest",
+  message: `Could not find a property named '${name}' on type 'microsoft.graph.user'.`,
+});
+
+export function parseSelect(value: string | undefined): UserProperty[] | undefined | QueryError {
+  if (value === undefined) return undefined;
+  const out: UserProperty[] = [];
+  for (const raw of value.split(",")) {
+    const name = raw.trim();
+    if (!name) continue;
+    const prop = BY_LOWER.get(name.toLowerCase());
+    if (!prop) return noProperty(name);
+    if (!out.includes(prop)) out.push(prop);
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+export function projectUser(u: UserRecord, select: readonly UserProperty[] | undefined, includeState: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of select ?? DEFAULT_USER_SELECT) {
+    switch (p) {
+      case "assignedLicenses":
+        out[p] = u.licensed ? LICENSE_SKUS.map((skuId) => ({ disabledPlans: [], skuId })) : [];
+        break;
+      case "businessPhones":
+        out[p] = [];
+        break;
+      case "jobTitle":
+      case "mobilePhone":
+      case "officeLocation":
+      case "preferredLanguage":
+        out[p] = null;
+        break;
+      case "perUserMfaState":
+        // Undocumented on the user resource: it may be absent; clients fall back to per-user reads.
+        if (includeState) out[p] = u.perUserMfaState;
+        break;
+      default:
+        out[p] = u[p];
+    }
+  }
+  return out;
+}
+
+export interface ListQuery {
+  select: UserProperty[] | undefined;
+  top: number;
+  count: boolean;
+  matches: (u: UserRecord) => boolean;
+  /** Index in the tenant's user array to resume scanning from. */
+  start: number;
+}
+
+const unsupportedFilter = (prop: string): QueryError => ({
+  status: 400,
+  code: "Request_UnsupportedQuery",
+  message: `Unsupported or invalid query filter clause specified for property '${prop}' of resource 'User'.`,
+});
+
+/** Supports exactly: userType eq 'Member'|'Guest', accountEnabled eq true|false, assignedLicenses/$count ne 0, joined by "and". */
+function parseFilter(filter: string, advanced: boolean): ((u: UserRecord) => boolean) | QueryError {
+  const tests: ((u: UserRecord) => boolean)[] = [];
+  for (const raw of filter.trim().split(/\s+and\s+/i)) {
+    const clause = raw.trim();
+    let m: RegExpExecArray | null;
+    if ((m = /^userType\s+eq\s+'(member|guest)'$/i.exec(clause))) {
+      const want = m[1]?.toLowerCase() === "member" ? "Member" : "Guest";
+      tests.push((u) => u.userType === want);
+    } else if ((m = /^accountEnabled\s+eq\s+(true|false)$/i.exec(clause))) {
+      const want = m[1]?.toLowerCase() === "true";
+      tests.push((u) => u.accountEnabled === want);
+    } else if (/^assignedLicenses\/\$count\s+ne\s+0$/i.test(clause)) {
+      // An "advanced query": only with ConsistencyLevel: eventual and $count=true.
+      if (!advanced) return unsupportedFilter("assignedLicenses");
+      tests.push((u) => u.licensed);
+    } else {
+      const name = /^[A-Za-z][A-Za-z0-9]*/.exec(clause)?.[0];
+      if (name === undefined) return { status: 400, code: "BadRequest", message: "Invalid filter clause" };
+      if (!BY_LOWER.has(name.toLowerCase())) return noProperty(name);
+      return unsupportedFilter(name);
+    }
+  }
+  return (u) => tests.every((t) => t(u));
+}
+
+export function encodeSkipToken(tenantId: string, position: number): string {
+  return Buffer.from(`mfactl-emulator:${tenantId}:${position}`, "utf8").toString("base64url");
+}
+
+function decodeSkipToken(tenantId: string, token: string): number | undefined {
+  const text = Buffer.from(token, "base64url").toString("utf8");
+  const m = /^mfactl-emulator:([0-9a-f-]+):(\d+)$/.exec(text);
+  if (!m || m[1] !== tenantId) return undefined;
+  return Number(m[2]);
+}
+
+const SUPPORTED_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter"]);
+
+export function parseListQuery(options: Map<string, string>, headers: Record<string, string>, tenantId: string): ListQuery | QueryError {
+  for (const name of options.keys())
+    if (name.startsWith("$") && !SUPPORTED_OPTIONS.has(name)) {
+      if (name === "$expand") return noProperty(options.get(name) ?? "");
+      return { status: 400, code: "Request_UnsupportedQuery", message: `Query option '${name}' is not supported.` };
+    }
+  const select = parseSelect(options.get("$select"));
+  if (isQueryError(select)) return select;
+
+  let top = 100;
+  const topText = options.get("$top");
+  if (topText !== undefined) {
+    if (!/^\d+$/.test(topText.trim())) return { status: 400, code: "BadRequest", message: `Invalid value '${topText}' for query option $top.` };
+    top = Number(topText.trim());
+    if (top < 1 || top > 999)
+      return { status: 400, code: "Request_BadRequest", message: `Invalid page size specified: '${top}'. Must be between 1 and 999 inclusive.` };
+  }
+
+  const eventual = (headers["consistencylevel"] ?? "").toLowerCase() === "eventual";
+  const countText = options.get("$count")?.toLowerCase();
+  if (countText !== undefined && countText !== "true" && countText !== "false")
+    return { status: 400, code: "BadRequest", message: `Invalid value '${countText}' for query option $count.` };
+  const count = countText === "true";
+  if (count && !eventual) return { status: 400, code: "Request_BadRequest", message: "$count is not currently supported." };
+
+  let matches: (u: UserRecord) => boolean = () => true;
+  const filterText = options.get("$filter");
+  if (filterText !== undefined && filterText.trim() !== "") {
+    const parsed = parseFilter(filterText, eventual && count);
+    if (isQueryError(parsed)) return parsed;
+    matches = parsed;
+  }
+
+  let start = 0;
+  const skip = options.get("$skiptoken");
+  if (skip !== undefined) {
+    const position = decodeSkipToken(tenantId, skip);
+    if (position === undefined)
+      return { status: 400, code: "Directory_ExpiredPageToken", message: "The specified page token value has expired and can no longer be included in your request." };
+    start = position;
+  }
+  return { select, top, count, matches, start };
+}
+
+/** Resource units of a Graph request (identity throttling table): list users 2, other GETs 1, writes 1 + 1 write. */
+export function requestCost(method: string, isUserList: boolean, options: Map<string, string>): { ru: number; writes: number } {
+  const write = method !== "GET" && method !== "HEAD";
+  let ru = !write && isUserList ? 2 : 1;
+  if (options.has("$select")) ru -= 1;
+  if (options.has("$expand")) ru += 1;
+  const top = Number(options.get("$top"));
+  if (Number.isFinite(top) && top < 20) ru -= 1;
+  return { ru: Math.max(1, ru), writes: write ? 1 : 0 };
+}
