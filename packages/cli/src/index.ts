@@ -1,1 +1,2 @@
-export {};
+export { run, type CliIo } from "./main.js";
+export { EXIT } from "./exit-codes.js";

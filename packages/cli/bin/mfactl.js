@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Entry point: wires the process (streams, environment, Ctrl+C) to the CLI and sets the exit code.
+import { run } from "../dist/main.js";
+
+const controller = new AbortController();
+let interrupts = 0;
+process.on("SIGINT", () => {
+  interrupts += 1;
+  if (interrupts > 1) process.exit(130);
+  controller.abort(new Error("interrupted"));
+});
+
+run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

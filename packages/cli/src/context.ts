@@ -1,0 +1,81 @@
+import { createGraphClient, type GraphClient, type RetryPolicy, type TransportEvent } from "@mfactl/core";
+import { redactingWriter, type RedactingWriter } from "./redact.js";
+import { resolveSettings, type Env, type ResolvedSettings, type Settings } from "./settings.js";
+
+/** What a command gets from the process: streams, environment, cancellation. */
+export interface CliIo {
+  stdout: { write(chunk: string): unknown; isTTY?: boolean };
+  stderr: { write(chunk: string): unknown; isTTY?: boolean };
+  env: Env;
+  /** Aborted on SIGINT. */
+  signal?: AbortSignal | undefined;
+}
+
+export interface GlobalOptions extends Settings {
+  config?: string;
+  profile?: string;
+  verbose?: boolean;
+  maxAttempts?: string;
+  maxRetryWait?: string;
+  timeout?: string;
+}
+
+/** Per-invocation context: redacting writers, settings, and a Graph client built on demand. */
+export class CommandContext {
+  readonly out: RedactingWriter;
+  readonly err: RedactingWriter;
+  readonly verbose: boolean;
+  private settings: ResolvedSettings | undefined;
+  private client: GraphClient | undefined;
+
+  constructor(
+    readonly io: CliIo,
+    readonly globals: GlobalOptions,
+  ) {
+    const initialSecrets = [io.env.MFACTL_CLIENT_SECRET, io.env.MFACTL_CERTIFICATE_PASSWORD, globals.clientSecret].filter((s): s is string => !!s);
+    this.out = redactingWriter(io.stdout, initialSecrets);
+    this.err = redactingWriter(io.stderr, initialSecrets);
+    this.verbose = globals.verbose === true;
+  }
+
+  resolveSettings(): ResolvedSettings {
+    if (!this.settings) {
+      const { config, profile, verbose: _v, maxAttempts: _m, maxRetryWait: _w, timeout: _t, ...flags } = this.globals;
+      this.settings = resolveSettings({ ...flags, config, profile }, this.io.env);
+      this.out.addSecrets(this.settings.secrets);
+      this.err.addSecrets(this.settings.secrets);
+    }
+    return this.settings;
+  }
+
+  graph(retry: Partial<RetryPolicy>): GraphClient {
+    if (!this.client) {
+      const { connection } = this.resolveSettings();
+      this.client = createGraphClient({
+        ...connection,
+        retry,
+        ...(this.verbose ? { onEvent: (e: TransportEvent) => this.err.write(`${describeEvent(e)}\n`) } : {}),
+      });
+    }
+    return this.client;
+  }
+
+  async close(): Promise<void> {
+    await this.client?.close();
+  }
+}
+
+function describeEvent(e: TransportEvent): string {
+  switch (e.type) {
+    case "request":
+      return `[graph] ${e.method} ${e.url} (attempt ${e.attempt})`;
+    case "response":
+      return `[graph] ${e.status} ${e.method} ${e.url} in ${Math.round(e.durationMs)} ms, request id ${e.requestId ?? "-"}`;
+    case "retry":
+      return `[retry] ${e.method} ${e.url}: ${e.reason}; attempt ${e.attempt + 1} in ${Math.round(e.delayMs)} ms`;
+    case "token":
+      return `[auth] token for tenant ${e.tenant} (${e.reason})`;
+    case "throttled":
+      return `[throttle] tenant ${e.tenant} paused until ${new Date(e.untilMs).toISOString()}`;
+  }
+}

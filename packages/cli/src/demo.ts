@@ -1,0 +1,75 @@
+/**
+ * `npm run demo`: the embedded emulator in this process, and the steps a new user would take,
+ * each printed as the command line and what mfactl prints for it.
+ */
+import { startEmulator } from "@mfactl/emulator";
+import { run } from "./main.js";
+
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
+
+async function main(): Promise<number> {
+  const emulator = await startEmulator({ tenants: 2, users: 25, seed: "demo" });
+  const contoso = emulator.tenants[0]!.domain;
+  const env = {
+    ...process.env,
+    MFACTL_AUTHORITY_HOST: emulator.authorityHost,
+    MFACTL_GRAPH_URL: emulator.graphUrl,
+    MFACTL_CA_FILE: emulator.caFile,
+    MFACTL_CLIENT_ID: emulator.clientId,
+    MFACTL_CLIENT_SECRET: emulator.clientSecret,
+    MFACTL_CONFIG: undefined,
+    MFACTL_PROFILE: undefined,
+  };
+  const adele = `adele.vance@${contoso}`;
+  const guest = `john.doe_fabrikam.com#EXT#@${contoso}`;
+  const unexpected: string[] = [];
+
+  const step = async (title: string, args: string[], expectedExit: number) => {
+    process.stdout.write(`\n${bold(`# ${title}`)}\n$ mfactl ${args.map(quote).join(" ")}\n`);
+    const code = await run(args, { stdout: process.stdout, stderr: process.stdout, env });
+    process.stdout.write(dim(`(exit code ${code})`) + "\n");
+    if (code !== expectedExit) unexpected.push(`${args.join(" ")}: exit ${code}, expected ${expectedExit}`);
+  };
+
+  try {
+    process.stdout.write(
+      `${bold("mfactl demo")}: an emulated Microsoft Graph + Entra ID at ${emulator.graphUrl}\n` +
+        `tenants: ${emulator.tenants.map((t) => `${t.domain} (${t.userCount} users)`).join(", ")}\n` +
+        dim("mfactl is pointed at it with MFACTL_AUTHORITY_HOST, MFACTL_GRAPH_URL, MFACTL_CA_FILE, MFACTL_CLIENT_ID and MFACTL_CLIENT_SECRET.") +
+        "\n",
+    );
+    await step("Read a user's per-user MFA state", ["get", "--tenant", contoso, "--user", adele], 0);
+    await step("Preview a change: nothing is sent", ["set", "--tenant", contoso, "--user", adele, "--state", "enforced", "--dry-run"], 0);
+    await step("Enforce MFA for the user (read, change, read back)", ["set", "--customer-tenant-id", contoso, "--user-principal-name", adele, "--state", "Enforced"], 0);
+    await step("Read it again, as JSON", ["get", "--tenant", contoso, "--user", adele, "--output", "json"], 0);
+    await step("Run the same change again: already done, nothing sent", ["set", "--tenant", contoso, "--user", adele, "--state", "enforced"], 0);
+    await step("A guest, by UPN (#EXT# is percent-encoded for you)", ["set", "--tenant", contoso, "--user", guest, "--state", "enabled"], 0);
+    await step("A clear failure: a user who does not exist (exit 1)", ["set", "--tenant", contoso, "--user", `nobody@${contoso}`, "--state", "enabled"], 1);
+    await step("Bad input is refused before anything is sent (exit 2)", ["set", "--tenant", contoso, "--user", adele, "--state", "on"], 2);
+    const stats = emulator.admin.stats();
+    process.stdout.write(`\n${bold("The emulator saw")} ${stats.requests} Graph requests and ${stats.patches} PATCHes (one per real change).\n`);
+    process.stdout.write(`Next: README.md (a real tenant), docs/commands/, and \`npx mfactl emulator\` to keep one running.\n`);
+  } finally {
+    await emulator.close();
+  }
+  if (unexpected.length) {
+    process.stderr.write(`demo: unexpected results:\n${unexpected.map((u) => `  ${u}`).join("\n")}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+function quote(arg: string): string {
+  return /^[\w@.,:/=+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,103 @@
+import { Command, CommanderError, Option } from "commander";
+import { UsageError, type RetryPolicy } from "@mfactl/core";
+import { emulatorCommand } from "./commands/emulator.js";
+import { getCommand } from "./commands/get.js";
+import { setCommand } from "./commands/set.js";
+import type { CommandRunner } from "./commands/types.js";
+import { CommandContext, type CliIo, type GlobalOptions } from "./context.js";
+import { describeError } from "./errors.js";
+import { EXIT } from "./exit-codes.js";
+import { ENV_VARS } from "./settings.js";
+import { VERSION } from "./version.js";
+
+export type { CliIo } from "./context.js";
+
+/** Run mfactl with `argv` (without node and script); resolves to the exit code. Never calls process.exit. */
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(io, (code) => (exitCode = code));
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; any other parse problem is bad usage.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw error;
+  }
+  return exitCode;
+}
+
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command("mfactl")
+    .description("See and change per-user MFA state in Microsoft Entra ID, verified, one user or many tenants.")
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride()
+    .option("--config <file>", "config file with named profiles (env MFACTL_CONFIG; default ~/.config/mfactl/config.json)")
+    .option("--profile <name>", "profile in the config file (env MFACTL_PROFILE)")
+    .option("--client-id <id>", `app (client) id (env ${ENV_VARS.clientId})`)
+    .addOption(new Option("--client-secret <secret>", `client secret; prefer the environment variable ${ENV_VARS.clientSecret}`))
+    .option("--certificate-path <file>", `PEM file with the app's certificate and private key (env ${ENV_VARS.certificatePath})`)
+    .option("--authority-host <url>", `Entra authority host (env ${ENV_VARS.authorityHost}; default https://login.microsoftonline.com)`)
+    .option("--graph-url <url>", `Microsoft Graph URL (env ${ENV_VARS.graphUrl}; default https://graph.microsoft.com)`)
+    .option("--ca-file <file>", `extra CA certificate(s) to trust, PEM (env ${ENV_VARS.caFile}), e.g. the emulator's`)
+    .option("--max-attempts <n>", "attempts per request on 429/503/504 and network errors (default 6)")
+    .option("--max-retry-wait <seconds>", "longest wait before a retry, Retry-After included (default 180)")
+    .option("--timeout <seconds>", "deadline for one request with all its retries (default 600)")
+    .option("-v, --verbose", "print each Graph request, retry and error detail to stderr (never secrets)")
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 done (or nothing to do), 1 a user or tenant failed, 2 bad usage or input (nothing done), 130 interrupted.
+Docs: README.md and docs/commands/.`,
+    );
+
+  const runner: CommandRunner = async (body) => {
+    const globals = program.opts<GlobalOptions>();
+    const ctx = new CommandContext(io, globals);
+    try {
+      setExit(await body(ctx, parseRetry(globals)));
+    } catch (error) {
+      if (io.signal?.aborted) {
+        ctx.err.write("interrupted\n");
+        setExit(EXIT.interrupted);
+        return;
+      }
+      const { message, detail, exitCode } = describeError(error);
+      ctx.err.write(`error: ${message}\n`);
+      if (ctx.verbose) for (const line of detail) ctx.err.write(`  ${line}\n`);
+      setExit(exitCode);
+    } finally {
+      await ctx.close();
+    }
+    if (io.signal?.aborted) setExit(EXIT.interrupted);
+  };
+
+  program.addCommand(getCommand(runner));
+  program.addCommand(setCommand(runner));
+  program.addCommand(emulatorCommand(io, setExit));
+  for (const cmd of program.commands) {
+    cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    cmd.showHelpAfterError("(run with --help for usage)");
+  }
+  return program;
+}
+
+function parseRetry(globals: GlobalOptions): Partial<RetryPolicy> {
+  const retry: Partial<RetryPolicy> = {};
+  if (globals.maxAttempts !== undefined) retry.maxAttempts = positiveNumber("--max-attempts", globals.maxAttempts, { integer: true, max: 50 });
+  if (globals.maxRetryWait !== undefined) retry.maxDelayMs = positiveNumber("--max-retry-wait", globals.maxRetryWait, { max: 3600 }) * 1000;
+  if (globals.timeout !== undefined) retry.deadlineMs = positiveNumber("--timeout", globals.timeout, { max: 86_400 }) * 1000;
+  return retry;
+}
+
+function positiveNumber(flag: string, raw: string, opts: { integer?: boolean; max: number }): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > opts.max || (opts.integer && !Number.isInteger(n))) {
+    throw new UsageError(`Invalid ${flag} ${JSON.stringify(raw)}: expected a ${opts.integer ? "whole " : ""}number from ${opts.integer ? 1 : "0 (exclusive)"} to ${opts.max}.`);
+  }
+  return n;
+}

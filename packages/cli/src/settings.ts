@@ -1,0 +1,200 @@
+import { createPrivateKey } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import { UsageError, type ConnectionSettings, type Credential } from "@mfactl/core";
+
+export const MICROSOFT_AUTHORITY_HOST = "https://login.microsoftonline.com";
+export const MICROSOFT_GRAPH_URL = "https://graph.microsoft.com";
+
+/** Settings a profile, the environment or a flag may give. */
+const SettingsSchema = z.object({
+  clientId: z.string().min(1).optional(),
+  clientSecret: z.string().min(1).optional(),
+  certificatePath: z.string().min(1).optional(),
+  certificatePassword: z.string().min(1).optional(),
+  authorityHost: z.url({ protocol: /^https$/ }).optional(),
+  graphUrl: z.url({ protocol: /^https$/ }).optional(),
+  caFile: z.string().min(1).optional(),
+  tenant: z.string().min(1).optional(),
+});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+const ConfigFileSchema = z.object({
+  defaultProfile: z.string().optional(),
+  profiles: z.record(z.string(), SettingsSchema.strict()).default({}),
+});
+
+/** Environment variable for each setting. */
+export const ENV_VARS = {
+  clientId: "MFACTL_CLIENT_ID",
+  clientSecret: "MFACTL_CLIENT_SECRET",
+  certificatePath: "MFACTL_CERTIFICATE_PATH",
+  certificatePassword: "MFACTL_CERTIFICATE_PASSWORD",
+  authorityHost: "MFACTL_AUTHORITY_HOST",
+  graphUrl: "MFACTL_GRAPH_URL",
+  caFile: "MFACTL_CA_FILE",
+  tenant: "MFACTL_TENANT",
+} as const satisfies Record<keyof Settings, string>;
+
+export type Env = Record<string, string | undefined>;
+
+/** The user's config directory: $XDG_CONFIG_HOME, %APPDATA% on Windows, else ~/.config. */
+export function defaultConfigPath(env: Env): string {
+  const base = env.XDG_CONFIG_HOME || (process.platform === "win32" ? env.APPDATA : undefined) || join(env.HOME || homedir(), ".config");
+  return join(base, "mfactl", "config.json");
+}
+
+export interface ResolvedSettings {
+  connection: ConnectionSettings;
+  /** The tenant from the profile or environment, when no flag gives one. */
+  defaultTenant: string | undefined;
+  profile: string | undefined;
+  /** Secret values to scrub from anything printed. */
+  secrets: string[];
+}
+
+/**
+ * Precedence: flag > environment > profile in the config file > Microsoft's defaults.
+ * Paths in the config file are relative to the file.
+ */
+export function resolveSettings(flags: Settings & { config?: string | undefined; profile?: string | undefined }, env: Env): ResolvedSettings {
+  const configPath = flags.config ?? env.MFACTL_CONFIG;
+  const explicitConfig = configPath !== undefined;
+  const path = configPath ?? defaultConfigPath(env);
+  const profileName = flags.profile ?? env.MFACTL_PROFILE;
+
+  let fromProfile: Settings = {};
+  let usedProfile: string | undefined;
+  if (existsSync(path)) {
+    const config = readConfig(path);
+    const name = profileName ?? config.defaultProfile ?? (config.profiles.default ? "default" : undefined);
+    if (name !== undefined) {
+      const profile = config.profiles[name];
+      if (!profile) {
+        const known = Object.keys(config.profiles);
+        throw new UsageError(`Profile "${name}" not found in ${path}${known.length ? `; profiles there: ${known.join(", ")}` : ""}.`);
+      }
+      fromProfile = relativeTo(dirname(path), profile);
+      usedProfile = name;
+    }
+  } else if (explicitConfig) {
+    throw new UsageError(`Config file ${path} does not exist.`);
+  } else if (profileName !== undefined) {
+    throw new UsageError(`Profile "${profileName}" was asked for, but there is no config file at ${path}.`);
+  }
+
+  const fromEnv = parseSettings(
+    Object.fromEntries(Object.entries(ENV_VARS).flatMap(([key, name]) => (env[name] ? [[key, env[name]]] : []))),
+    "environment",
+  );
+  const fromFlags = parseSettings(
+    Object.fromEntries(Object.entries(flags).filter(([key, value]) => key in ENV_VARS && value !== undefined)),
+    "flags",
+  );
+  const merged: Settings = { ...fromProfile, ...fromEnv, ...fromFlags };
+
+  if (!merged.clientId) {
+    throw new UsageError("No client id: set --client-id, MFACTL_CLIENT_ID or clientId in a profile (see docs/setup.md).");
+  }
+  const credential = loadCredential(merged);
+  const caPem = merged.caFile ? readFileOrFail(merged.caFile, "CA file") : undefined;
+  const secrets = [merged.clientSecret, merged.certificatePassword, credential.kind === "certificate" ? credential.privateKeyPem : undefined].filter(
+    (s): s is string => typeof s === "string" && s.length > 0,
+  );
+  return {
+    connection: {
+      clientId: merged.clientId,
+      credential,
+      authorityHost: trimSlash(merged.authorityHost ?? MICROSOFT_AUTHORITY_HOST),
+      graphUrl: trimSlash(merged.graphUrl ?? MICROSOFT_GRAPH_URL),
+      ...(caPem ? { caPem } : {}),
+    },
+    defaultTenant: merged.tenant,
+    profile: usedProfile,
+    secrets,
+  };
+}
+
+function readConfig(path: string): z.infer<typeof ConfigFileSchema> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new UsageError(`Config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  const parsed = ConfigFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`Config file ${path} is not valid: ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}.`);
+  }
+  return parsed.data;
+}
+
+function parseSettings(values: Record<string, unknown>, source: string): Settings {
+  const parsed = SettingsSchema.safeParse(values);
+  if (parsed.success) return stripUndefined(parsed.data);
+  const issue = parsed.error.issues[0];
+  const key = String(issue?.path[0] ?? "");
+  const name = source === "environment" ? ENV_VARS[key as keyof Settings] ?? key : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const hint = key === "authorityHost" || key === "graphUrl" ? "expected an https:// URL" : (issue?.message ?? "invalid");
+  // Never echo the value: it may be a secret.
+  throw new UsageError(`Invalid ${name}: ${hint}.`);
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function relativeTo(dir: string, settings: Settings): Settings {
+  const out = { ...settings };
+  for (const key of ["certificatePath", "caFile"] as const) {
+    const value = out[key];
+    if (value && !isAbsolute(value)) out[key] = resolve(dir, value);
+  }
+  return out;
+}
+
+function loadCredential(settings: Settings): Credential {
+  if (settings.clientSecret && settings.certificatePath) {
+    throw new UsageError("Both a client secret and a certificate are set: give one (the flag or variable that wins is ambiguous).");
+  }
+  if (settings.clientSecret) return { kind: "secret", clientSecret: settings.clientSecret };
+  if (settings.certificatePath) {
+    const pem = readFileOrFail(settings.certificatePath, "certificate file");
+    const certificatePem = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0];
+    const keyPem = pem.match(/-----BEGIN (?:RSA |ENCRYPTED )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |ENCRYPTED )?PRIVATE KEY-----/)?.[0];
+    if (!certificatePem || !keyPem) {
+      throw new UsageError(`Certificate file ${settings.certificatePath} must hold a PEM certificate and its PEM private key.`);
+    }
+    return { kind: "certificate", certificatePem, privateKeyPem: decryptKey(keyPem, settings.certificatePassword, settings.certificatePath) };
+  }
+  throw new UsageError("No credential: set MFACTL_CLIENT_SECRET or MFACTL_CERTIFICATE_PATH (or clientSecret / certificatePath in a profile).");
+}
+
+function decryptKey(keyPem: string, password: string | undefined, path: string): string {
+  if (!keyPem.includes("ENCRYPTED")) return keyPem;
+  if (!password) throw new UsageError(`The private key in ${path} is encrypted: set MFACTL_CERTIFICATE_PASSWORD.`);
+  return decryptPem(keyPem, password, path);
+}
+
+function decryptPem(keyPem: string, passphrase: string, path: string): string {
+  try {
+    return createPrivateKey({ key: keyPem, passphrase }).export({ type: "pkcs8", format: "pem" }).toString();
+  } catch {
+    throw new UsageError(`Could not decrypt the private key in ${path}: wrong MFACTL_CERTIFICATE_PASSWORD?`);
+  }
+}
+
+function readFileOrFail(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`Cannot read the ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`);
+  }
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, "");
+}
