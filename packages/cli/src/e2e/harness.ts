@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, beforeEach } from "vitest";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 export const EMULATOR_BIN = join(root, "packages/emulator/dist/bin.js");
@@ -140,4 +141,32 @@ export interface AdminStats {
 
 export function adminUser(emu: EmulatorProcess, tenant: string, user: string): Promise<AdminUser> {
   return emu.admin<AdminUser>("GET", `/tenants/${encodeURIComponent(tenant)}/users/${encodeURIComponent(user)}`);
+}
+
+/**
+ * One emulator process for a test file: started before its tests, reset to the seed before
+ * each test (unless `reset: false`), stopped after. Read `emu` and `domain` inside tests.
+ */
+export function useEmulatorProcess(args: string[], options: { reset?: boolean } = {}): { readonly emu: EmulatorProcess; readonly domain: string } {
+  let emu: EmulatorProcess | undefined;
+  beforeAll(async () => {
+    emu = await startEmulatorProcess(args);
+  });
+  afterAll(async () => {
+    await emu?.stop();
+  });
+  if (options.reset !== false) {
+    beforeEach(async () => {
+      await emu!.admin("POST", "/reset");
+    });
+  }
+  return {
+    get emu() {
+      if (!emu) throw new Error("the emulator is not started yet (use it inside a test)");
+      return emu;
+    },
+    get domain() {
+      return this.emu.tenants[0]!.domain;
+    },
+  };
 }

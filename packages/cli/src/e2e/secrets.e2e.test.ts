@@ -1,36 +1,27 @@
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mfactl, startEmulatorProcess, type EmulatorProcess } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import { mfactl, useEmulatorProcess } from "./harness.js";
 
-let emu: EmulatorProcess;
-let domain: string;
-
-beforeAll(async () => {
-  emu = await startEmulatorProcess(["--tenants", "1", "--users", "10", "--seed", "e2e-secrets"]);
-  domain = emu.tenants[0]!.domain;
-});
-afterAll(async () => {
-  await emu?.stop();
-});
+const lab = useEmulatorProcess(["--tenants", "1", "--users", "10", "--seed", "e2e-secrets"], { reset: false });
 
 const JWT = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\./;
 
 describe("--verbose never shows a secret or an access token", () => {
   it("not on success, not on failure, not with a certificate", async () => {
-    const key = readFileSync(emu.certificateFile, "utf8").match(/-----BEGIN [A-Z ]*PRIVATE KEY-----\n([^\n]+)/)?.[1];
+    const key = readFileSync(lab.emu.certificateFile, "utf8").match(/-----BEGIN [A-Z ]*PRIVATE KEY-----\n([^\n]+)/)?.[1];
     expect(key).toBeTruthy();
-    await emu.admin("POST", "/faults", { rules: [{ method: "PATCH", status: 429, retryAfterSeconds: 1, count: 1 }] });
+    await lab.emu.admin("POST", "/faults", { rules: [{ method: "PATCH", status: 429, retryAfterSeconds: 1, count: 1 }] });
     const runs = [
-      await mfactl(["get", "-t", domain, "-u", `adele.vance@${domain}`, "--verbose"], emu.env),
-      await mfactl(["set", "-t", domain, "-u", `adele.vance@${domain}`, "-s", "enforced", "--verbose"], emu.env),
-      await mfactl(["set", "-t", domain, "-u", `nobody@${domain}`, "-s", "enforced", "--verbose", "-o", "json"], emu.env),
-      await mfactl(["get", "-t", domain, "-u", `adele.vance@${domain}`, "--verbose"], { ...emu.env, MFACTL_CLIENT_SECRET: `${emu.clientSecret}x` }),
-      await mfactl(["get", "-t", domain, "-u", `adele.vance@${domain}`, "--verbose", "--client-secret", emu.clientSecret], { ...emu.env, MFACTL_CLIENT_SECRET: "" }),
-      await mfactl(["get", "-t", domain, "-u", `adele.vance@${domain}`, "--verbose"], { ...emu.env, MFACTL_CLIENT_SECRET: "", MFACTL_CERTIFICATE_PATH: emu.certificateFile }),
+      await mfactl(["get", "-t", lab.domain, "-u", `adele.vance@${lab.domain}`, "--verbose"], lab.emu.env),
+      await mfactl(["set", "-t", lab.domain, "-u", `adele.vance@${lab.domain}`, "-s", "enforced", "--verbose"], lab.emu.env),
+      await mfactl(["set", "-t", lab.domain, "-u", `nobody@${lab.domain}`, "-s", "enforced", "--verbose", "-o", "json"], lab.emu.env),
+      await mfactl(["get", "-t", lab.domain, "-u", `adele.vance@${lab.domain}`, "--verbose"], { ...lab.emu.env, MFACTL_CLIENT_SECRET: `${lab.emu.clientSecret}x` }),
+      await mfactl(["get", "-t", lab.domain, "-u", `adele.vance@${lab.domain}`, "--verbose", "--client-secret", lab.emu.clientSecret], { ...lab.emu.env, MFACTL_CLIENT_SECRET: "" }),
+      await mfactl(["get", "-t", lab.domain, "-u", `adele.vance@${lab.domain}`, "--verbose"], { ...lab.emu.env, MFACTL_CLIENT_SECRET: "", MFACTL_CERTIFICATE_PATH: lab.emu.certificateFile }),
     ];
     for (const r of runs) {
       const all = r.stdout + r.stderr;
-      expect(all).not.toContain(emu.clientSecret);
+      expect(all).not.toContain(lab.emu.clientSecret);
       expect(all).not.toMatch(JWT);
       expect(all).not.toContain(key!);
       expect(all).not.toMatch(/Bearer\s+[A-Za-z0-9]/);

@@ -1,57 +1,44 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { adminUser, mfactl, startEmulatorProcess, type AdminStats, type EmulatorProcess } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import { adminUser, mfactl, useEmulatorProcess, type AdminStats } from "./harness.js";
 
-let emu: EmulatorProcess;
-let domain: string;
+const lab = useEmulatorProcess(["--tenants", "2", "--users", "20", "--seed", "e2e-set"]);
 
-beforeAll(async () => {
-  emu = await startEmulatorProcess(["--tenants", "2", "--users", "20", "--seed", "e2e-set"]);
-  domain = emu.tenants[0]!.domain;
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-beforeEach(async () => {
-  await emu.admin("POST", "/reset");
-});
-
-/** Read through Graph with mfactl itself, as an administrator would check. */
 async function readThroughGraph(user: string): Promise<{ id: string; userPrincipalName: string; perUserMfaState: string }> {
-  const r = await mfactl(["get", "--tenant", domain, "--user", user, "--output", "json"], emu.env);
+  const r = await mfactl(["get", "--tenant", lab.domain, "--user", user, "--output", "json"], lab.emu.env);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as { id: string; userPrincipalName: string; perUserMfaState: string };
 }
 
 describe("the four examples of Set-CIPPPerUserMFA, done with mfactl set", () => {
   it("enable by UPN", async () => {
-    const upn = `alex.wilber@${domain}`;
-    const r = await mfactl(["set", "--customer-tenant-id", domain, "--user-principal-name", upn, "--state", "Enabled", "--output", "json"], emu.env);
+    const upn = `alex.wilber@${lab.domain}`;
+    const r = await mfactl(["set", "--customer-tenant-id", lab.domain, "--user-principal-name", upn, "--state", "Enabled", "--output", "json"], lab.emu.env);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ tenant: domain, userPrincipalName: upn, previousState: "disabled", requestedState: "enabled", perUserMfaState: "enabled", status: "changed" });
+    expect(JSON.parse(r.stdout)).toMatchObject({ tenant: lab.domain, userPrincipalName: upn, previousState: "disabled", requestedState: "enabled", perUserMfaState: "enabled", status: "changed" });
     expect(JSON.parse(r.stdout).requestId).toMatch(/\S/);
     expect((await readThroughGraph(upn)).perUserMfaState).toBe("enabled");
   });
 
   it("enforce by UPN", async () => {
-    const upn = `adele.vance@${domain}`;
-    const r = await mfactl(["set", "--customer-tenant-id", domain, "--user-principal-name", upn, "--state", "Enforced"], emu.env);
+    const upn = `adele.vance@${lab.domain}`;
+    const r = await mfactl(["set", "--customer-tenant-id", lab.domain, "--user-principal-name", upn, "--state", "Enforced"], lab.emu.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/adele\.vance@\S+\s+disabled\s+enforced\s+enforced\s+changed/);
     expect((await readThroughGraph(upn)).perUserMfaState).toBe("enforced");
   });
 
   it("enable by user id", async () => {
-    const user = await adminUser(emu, domain, `alex.wilber@${domain}`);
-    const r = await mfactl(["set", "--customer-tenant-id", domain, "--user-id", user.id, "--state", "Enabled", "--output", "json"], emu.env);
+    const user = await adminUser(lab.emu, lab.domain, `alex.wilber@${lab.domain}`);
+    const r = await mfactl(["set", "--customer-tenant-id", lab.domain, "--user-id", user.id, "--state", "Enabled", "--output", "json"], lab.emu.env);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ id: user.id, userPrincipalName: user.userPrincipalName, status: "changed", perUserMfaState: "enabled" });
     expect((await readThroughGraph(user.id)).perUserMfaState).toBe("enabled");
   });
 
   it("disable by UPN", async () => {
-    const upn = `admin@${domain}`;
+    const upn = `admin@${lab.domain}`;
     expect((await readThroughGraph(upn)).perUserMfaState).toBe("enforced");
-    const r = await mfactl(["set", "--customer-tenant-id", domain, "--user-principal-name", upn, "--state", "Disabled", "--output", "json"], emu.env);
+    const r = await mfactl(["set", "--customer-tenant-id", lab.domain, "--user-principal-name", upn, "--state", "Disabled", "--output", "json"], lab.emu.env);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ previousState: "enforced", perUserMfaState: "disabled", status: "changed" });
     expect((await readThroughGraph(upn)).perUserMfaState).toBe("disabled");
@@ -60,49 +47,49 @@ describe("the four examples of Set-CIPPPerUserMFA, done with mfactl set", () => 
 
 describe("guests, dry run, idempotence", () => {
   it("a guest by UPN (#EXT#) is changed and read back", async () => {
-    const upn = `john.doe_fabrikam.com#EXT#@${domain}`;
-    const r = await mfactl(["set", "-t", domain, "-u", upn, "-s", "enforced", "-o", "json"], emu.env);
+    const upn = `john.doe_fabrikam.com#EXT#@${lab.domain}`;
+    const r = await mfactl(["set", "-t", lab.domain, "-u", upn, "-s", "enforced", "-o", "json"], lab.emu.env);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ userPrincipalName: upn, status: "changed", perUserMfaState: "enforced" });
     expect((await readThroughGraph(upn)).perUserMfaState).toBe("enforced");
-    expect((await adminUser(emu, domain, upn)).perUserMfaState).toBe("enforced");
+    expect((await adminUser(lab.emu, lab.domain, upn)).perUserMfaState).toBe("enforced");
   });
 
   it("--dry-run reports what would change and changes nothing", async () => {
-    const upn = `alex.wilber@${domain}`;
-    await emu.admin("POST", "/stats/reset");
-    const r = await mfactl(["set", "-t", domain, "-u", upn, "-s", "enforced", "--dry-run", "-o", "json"], emu.env);
+    const upn = `alex.wilber@${lab.domain}`;
+    await lab.emu.admin("POST", "/stats/reset");
+    const r = await mfactl(["set", "-t", lab.domain, "-u", upn, "-s", "enforced", "--dry-run", "-o", "json"], lab.emu.env);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ status: "wouldChange", previousState: "disabled", perUserMfaState: "disabled" });
-    const stats = await emu.admin<AdminStats>("GET", "/stats");
+    const stats = await lab.emu.admin<AdminStats>("GET", "/stats");
     expect(stats.patches).toBe(0);
     expect(stats.requests).toBeGreaterThan(0);
-    expect((await adminUser(emu, domain, upn)).perUserMfaState).toBe("disabled");
+    expect((await adminUser(lab.emu, lab.domain, upn)).perUserMfaState).toBe("disabled");
   });
 
   it("enabled twice on a user with a registered method: changed (reads enforced), then no PATCH at all", async () => {
-    const upn = `adele.vance@${domain}`;
-    const before = await adminUser(emu, domain, upn);
+    const upn = `adele.vance@${lab.domain}`;
+    const before = await adminUser(lab.emu, lab.domain, upn);
     expect(before.methods.length).toBeGreaterThan(0);
-    const first = await mfactl(["set", "-t", domain, "-u", upn, "-s", "enabled", "-o", "json"], emu.env);
+    const first = await mfactl(["set", "-t", lab.domain, "-u", upn, "-s", "enabled", "-o", "json"], lab.emu.env);
     expect(first.code, first.stderr).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ status: "changed", requestedState: "enabled", perUserMfaState: "enforced" });
-    const second = await mfactl(["set", "-t", domain, "-u", upn, "-s", "enabled", "-o", "json"], emu.env);
+    const second = await mfactl(["set", "-t", lab.domain, "-u", upn, "-s", "enabled", "-o", "json"], lab.emu.env);
     expect(second.code, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({ status: "unchanged", previousState: "enforced", perUserMfaState: "enforced" });
-    expect((await adminUser(emu, domain, upn)).patchCount).toBe(1);
+    expect((await adminUser(lab.emu, lab.domain, upn)).patchCount).toBe(1);
   });
 
   it("get prints a table by default", async () => {
-    const r = await mfactl(["get", "--tenant", domain, "--user", `megan.bowen@${domain}`], emu.env);
+    const r = await mfactl(["get", "--tenant", lab.domain, "--user", `megan.bowen@${lab.domain}`], lab.emu.env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.split("\n")[0]).toMatch(/^TENANT\s+USER\s+ID\s+STATE$/);
     expect(r.stdout).toMatch(/megan\.bowen@\S+\s+[0-9a-f-]{36}\s+enabled/);
   });
 
   it("a certificate credential works as well as a secret", async () => {
-    const { MFACTL_CLIENT_SECRET: _secret, ...rest } = emu.env;
-    const r = await mfactl(["get", "--tenant", domain, "--user", `admin@${domain}`, "-o", "json"], { ...rest, MFACTL_CERTIFICATE_PATH: emu.certificateFile });
+    const { MFACTL_CLIENT_SECRET: _secret, ...rest } = lab.emu.env;
+    const r = await mfactl(["get", "--tenant", lab.domain, "--user", `admin@${lab.domain}`, "-o", "json"], { ...rest, MFACTL_CERTIFICATE_PATH: lab.emu.certificateFile });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).perUserMfaState).toBe("enforced");
   });
@@ -117,12 +104,12 @@ describe("guests, dry run, idempotence", () => {
       config,
       JSON.stringify({
         profiles: {
-          lab: { clientId: emu.clientId, clientSecret: emu.clientSecret, authorityHost: emu.authorityHost, graphUrl: emu.graphUrl, caFile: emu.caFile, tenant: domain },
+          lab: { clientId: lab.emu.clientId, clientSecret: lab.emu.clientSecret, authorityHost: lab.emu.authorityHost, graphUrl: lab.emu.graphUrl, caFile: lab.emu.caFile, tenant: lab.domain },
         },
       }),
     );
-    const r = await mfactl(["get", "--config", config, "--profile", "lab", "--user", `admin@${domain}`, "-o", "json"], {});
+    const r = await mfactl(["get", "--config", config, "--profile", "lab", "--user", `admin@${lab.domain}`, "-o", "json"], {});
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ tenant: domain, perUserMfaState: "enforced" });
+    expect(JSON.parse(r.stdout)).toMatchObject({ tenant: lab.domain, perUserMfaState: "enforced" });
   });
 });
