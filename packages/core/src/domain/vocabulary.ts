@@ -54,3 +54,28 @@ export const UserMfaChangeSchema = z.object({
   warnings: z.array(z.string()).optional(),
 });
 export type UserMfaChange = z.infer<typeof UserMfaChangeSchema>;
+
+/** One row of `report`: the fields administrators expect, in this order. */
+export const REPORT_COLUMNS = ["tenant", "id", "userPrincipalName", "displayName", "userType", "accountEnabled", "isLicensed", "perUserMfaState"] as const;
+
+export const ReportRowSchema = z.object({
+  tenant: z.string(),
+  id: z.string(),
+  userPrincipalName: z.string(),
+  displayName: z.string(),
+  userType: z.string(),
+  accountEnabled: z.boolean(),
+  isLicensed: z.boolean(),
+  perUserMfaState: MfaStateReadSchema,
+});
+export type ReportRow = z.infer<typeof ReportRowSchema>;
+
+/** How a tenant ended in a multi-tenant run: the others go on whatever one tenant does. */
+export const TenantOutcomeSchema = z.object({
+  tenant: z.string(),
+  status: z.enum(["completed", "failed"]),
+  /** Users reported (report) or processed (bulk). */
+  users: z.number().int(),
+  error: ErrorInfoSchema.optional(),
+});
+export type TenantOutcome = z.infer<typeof TenantOutcomeSchema>;
