@@ -11,6 +11,7 @@ export * from "./operations/parse-input.js";
 export * from "./operations/mfa-port.js";
 export * from "./operations/apply-change.js";
 export * from "./engine/types.js";
+export * from "./engine/batch-engine.js";
 export * from "./operations/user-filters.js";
 export * from "./operations/tenant-users.js";
 export * from "./operations/report.js";

@@ -3,7 +3,7 @@ import { NotFoundError, type EmulatorAdmin } from "./admin.js";
 import type { AppRegistration } from "./apps.js";
 import type { FaultRule } from "./faults.js";
 import { json, parseJson, type Outcome } from "./http.js";
-import { InvalidOptionError } from "./options.js";
+import { InvalidOptionError, type PerUserMfaState } from "./options.js";
 
 const error = (status: number, code: string, message: string): Outcome => json(status, { error: { code, message } });
 
@@ -17,6 +17,12 @@ export function adminRoutes(admin: EmulatorAdmin): Route[] {
   const p = (params: string[], i: number) => params[i] ?? "";
   return [
     { method: "GET", pattern: /^\/tenants$/, run: () => json(200, admin.tenants()) },
+    { method: "GET", pattern: /^\/tenants\/([^/]+)\/users$/, run: (ps) => json(200, admin.listUsers(p(ps, 0))) },
+    {
+      method: "PATCH",
+      pattern: /^\/tenants\/([^/]+)\/users$/,
+      run: (ps, body) => json(200, { updated: admin.setUsers(p(ps, 0), obj(body) as unknown as { perUserMfaState: PerUserMfaState; users?: string[] }) }),
+    },
     { method: "GET", pattern: /^\/tenants\/([^/]+)\/users\/([^/]+)$/, run: (ps) => json(200, admin.getUser(p(ps, 0), p(ps, 1))) },
     { method: "PATCH", pattern: /^\/tenants\/([^/]+)\/users\/([^/]+)$/, run: (ps, body) => json(200, admin.patchUser(p(ps, 0), p(ps, 1), obj(body))) },
     { method: "GET", pattern: /^\/stats$/, run: () => json(200, admin.stats()) },

@@ -33,6 +33,20 @@ describe("admin HTTP interface", () => {
     expect((await admin(emu, "GET", `/tenants/nowhere/users/nobody`)).status).toBe(404);
   });
 
+  it("lists a tenant's users with state and PATCH count, and sets many users' state at once", async () => {
+    const all = (await admin(emu, "GET", `/tenants/${domain()}/users`)).json<{ id: string; userPrincipalName: string; perUserMfaState: string; patchCount: number }[]>();
+    expect(all).toHaveLength(12);
+    expect(Object.keys(all[0]!)).toEqual(["id", "userPrincipalName", "perUserMfaState", "patchCount"]);
+    const two = [all[0]!.id, all[1]!.userPrincipalName];
+    expect((await admin(emu, "PATCH", `/tenants/${domain()}/users`, { perUserMfaState: "enforced", users: two })).json<{ updated: number }>().updated).toBe(2);
+    expect(emu.admin.getUser(domain(), all[1]!.id).perUserMfaState).toBe("enforced");
+    expect((await admin(emu, "PATCH", `/tenants/${domain()}/users`, { perUserMfaState: "disabled" })).json<{ updated: number }>().updated).toBe(12);
+    expect(emu.admin.listUsers(domain()).every((u) => u.perUserMfaState === "disabled" && u.patchCount === 0)).toBe(true);
+    expect((await admin(emu, "PATCH", `/tenants/${domain()}/users`, { perUserMfaState: "sometimes" })).status).toBe(400);
+    expect((await admin(emu, "GET", `/tenants/nowhere/users`)).status).toBe(404);
+    await admin(emu, "POST", "/reset");
+  });
+
   it("stats count Graph PATCHes per user; admin PATCHes are not counted", async () => {
     await admin(emu, "POST", "/stats/reset");
     const megan = emu.admin.getUser(domain(), `megan.bowen@${domain()}`);

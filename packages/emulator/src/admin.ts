@@ -30,6 +30,8 @@ export interface AdminUserView {
 export interface AdminUserPatch {
   perUserMfaState?: PerUserMfaState;
   methods?: string[];
+  /** Any text, hostile included: tests of report outputs need names like `=HYPERLINK(...)` or `<script>`. */
+  displayName?: string;
 }
 
 export interface SeedRequest {
@@ -49,8 +51,23 @@ export interface AppCredentials {
   readOnlyApp: { clientId: string; clientSecret: string };
 }
 
+/** One line of a tenant's user listing (benchmarks check every user against it). */
+export interface AdminUserState {
+  id: string;
+  userPrincipalName: string;
+  perUserMfaState: PerUserMfaState;
+  patchCount: number;
+}
+
 export interface EmulatorAdmin {
   tenants(): TenantSummary[];
+  /** Every user of a tenant with its state and Graph PATCH count. */
+  listUsers(tenant: string): AdminUserState[];
+  /**
+   * Sets the state of every user of a tenant (or of `users`, ids or UPNs) as someone else would: not
+   * counted as Graph PATCHes. Returns how many users were set.
+   */
+  setUsers(tenant: string, patch: { perUserMfaState: PerUserMfaState; users?: string[] }): number;
   /** The seeded apps' credentials (they follow the seed). */
   credentials(): AppCredentials;
   getUser(tenant: string, idOrUpn: string): AdminUserView;
@@ -121,6 +138,17 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       readOnlyApp: { clientId: state.readOnlyApp.clientId, clientSecret: state.readOnlyApp.secret ?? "" },
     }),
     getUser: (t, ref) => userView(user(t, ref)),
+    listUsers: (t) => tenant(t).users.map((u) => ({ id: u.id, userPrincipalName: u.userPrincipalName, perUserMfaState: u.perUserMfaState, patchCount: u.patchCount })),
+    setUsers: (t, patch) => {
+      if (typeof patch !== "object" || patch === null) throw new InvalidOptionError("the body must be an object");
+      if (!PER_USER_MFA_STATES.includes(patch.perUserMfaState))
+        throw new InvalidOptionError(`perUserMfaState must be one of ${PER_USER_MFA_STATES.join(", ")}, got ${String(patch.perUserMfaState)}`);
+      if (patch.users !== undefined && (!Array.isArray(patch.users) || !patch.users.every((u) => typeof u === "string")))
+        throw new InvalidOptionError("users must be a list of user ids or UPNs");
+      const chosen = patch.users === undefined ? tenant(t).users : patch.users.map((ref) => user(t, ref));
+      for (const u of chosen) u.perUserMfaState = effectiveState(patch.perUserMfaState, u.methods);
+      return chosen.length;
+    },
     patchUser: (t, ref, patch) => {
       const u = user(t, ref);
       if (typeof patch !== "object" || patch === null) throw new InvalidOptionError("the patch must be an object");
@@ -128,7 +156,9 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
         throw new InvalidOptionError(`perUserMfaState must be one of ${PER_USER_MFA_STATES.join(", ")}, got ${String(patch.perUserMfaState)}`);
       if (patch.methods !== undefined && (!Array.isArray(patch.methods) || !patch.methods.every((m) => typeof m === "string")))
         throw new InvalidOptionError("methods must be a list of method names");
+      if (patch.displayName !== undefined && typeof patch.displayName !== "string") throw new InvalidOptionError("displayName must be a string");
       if (patch.methods !== undefined) u.methods = [...patch.methods];
+      if (patch.displayName !== undefined) u.displayName = patch.displayName;
       // Registering while enabled moves the user to enforced, as Entra does.
       u.perUserMfaState = effectiveState(patch.perUserMfaState ?? u.perUserMfaState, u.methods);
       return userView(u);

@@ -40,11 +40,30 @@ describe("runEmulatorCli arguments", () => {
     [["--tenants", "zero"], /--tenants: "zero" is not valid/],
     [["--token-lifetime", "0"], /--token-lifetime: "0" is not valid/],
     [["--bogus"], /Unknown option '--bogus'/],
+    [["--throttle-limits", "{nope"], /--throttle-limits: "\{nope" is not valid; expected a JSON object/],
+    [["--throttle-limits", '{"appTenantWrites":0}'], /--throttle-limits: throttle limit appTenantWrites must be a number > 0/],
+    [["--throttle-limits", '{"bogus":1}'], /--throttle-limits: unknown throttle limit "bogus"/],
   ])("rejects %j with exit code 2", async (argv, message) => {
     const r = await runCli(argv);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stdout).toBe("");
+  });
+
+  it("takes scaled-down budgets with --throttle-limits", async () => {
+    const stdout = capture();
+    const stop = new AbortController();
+    const done = runEmulatorCli(["--tenants", "1", "--users", "3", "--json", "--throttle-limits", '{"appTenantRuSmall":100,"appTenantWrites":30}'], {
+      stdout: stdout.stream,
+      stderr: new PassThrough(),
+      signal: stop.signal,
+    });
+    await expect.poll(() => stdout.text(), { timeout: 10_000 }).toContain("\n");
+    const { adminUrl } = JSON.parse(stdout.text()) as { adminUrl: string };
+    const config = (await send(`${adminUrl}/config`)).json<{ throttleLimits: Record<string, number> }>();
+    expect(config.throttleLimits).toMatchObject({ appTenantRuSmall: 100, appTenantWrites: 30, appTenantRuLarge: 8000 });
+    stop.abort();
+    expect(await done).toBe(0);
   });
 
   it("prints a human-readable block with the env vars, and stops on its signal", async () => {

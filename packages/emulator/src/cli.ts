@@ -1,7 +1,7 @@
 /** `mfactl emulator` / `mfactl-emulator`: start the emulator and serve until SIGINT or SIGTERM. */
 import { parseArgs } from "node:util";
 import { startEmulator, type RunningEmulator } from "./emulator.js";
-import { MAX_TENANTS, MAX_USERS, type EmulatorOptions } from "./options.js";
+import { MAX_TENANTS, MAX_USERS, validateConfigPatch, type EmulatorOptions, type ThrottleLimits } from "./options.js";
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -23,6 +23,9 @@ Options:
   --latency-ms <ms>      delay added to every response (default 0)
   --fault-rate <0..1>    share of Graph requests given a random fault (default 0)
   --throttle <mode>      realistic | off (default realistic)
+  --throttle-limits <json>
+                         budgets to use instead of Microsoft's, e.g.
+                         '{"appTenantRuLarge":1500,"appTenantWrites":300}' (names as in ThrottleLimits)
   --token-lifetime <s>   access token lifetime in seconds (default 3599)
   --omit-list-state      never return perUserMfaState when listing users
   --data-dir <dir>       where ca.pem and the client certificate go (default: a temp dir)
@@ -55,6 +58,7 @@ function optionsFrom(argv: string[]): { options: EmulatorOptions; json: boolean;
         "latency-ms": { type: "string" },
         "fault-rate": { type: "string" },
         throttle: { type: "string" },
+        "throttle-limits": { type: "string" },
         "token-lifetime": { type: "string" },
         "omit-list-state": { type: "boolean" },
         "data-dir": { type: "string" },
@@ -89,6 +93,22 @@ function optionsFrom(argv: string[]): { options: EmulatorOptions; json: boolean;
   if (throttle !== undefined) {
     if (throttle !== "realistic" && throttle !== "off") throw new UsageError(`--throttle: "${throttle}" is not valid; expected realistic or off`);
     options.throttle = throttle;
+  }
+  const limits = values["throttle-limits"];
+  if (limits !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(limits);
+    } catch {
+      throw new UsageError(`--throttle-limits: "${limits}" is not valid; expected a JSON object such as {"appTenantWrites":300}`);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new UsageError(`--throttle-limits: "${limits}" is not valid; expected a JSON object such as {"appTenantWrites":300}`);
+    try {
+      validateConfigPatch({ throttleLimits: parsed as Partial<ThrottleLimits> });
+    } catch (e) {
+      throw new UsageError(`--throttle-limits: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    options.throttleLimits = parsed as Partial<ThrottleLimits>;
   }
   if (values["omit-list-state"]) options.omitPerUserMfaStateInList = true;
   set("dataDir", values["data-dir"]);

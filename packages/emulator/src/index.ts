@@ -13,7 +13,17 @@ export {
   type RuntimeConfig,
   type ThrottleLimits,
 } from "./options.js";
-export { NotFoundError, type AdminUserPatch, type AppCredentials, type AdminUserView, type EmulatorAdmin, type SeedRequest, type TenantSummary } from "./admin.js";
+export {
+  NotFoundError,
+  type AdminUserPatch,
+  type AdminUserState,
+  type AppCredentials,
+  type AdminUserView,
+  type EmulatorAdmin,
+  type SeedRequest,
+  type TenantSummary,
+} from "./admin.js";
 export type { AppRegistration } from "./apps.js";
 export type { FaultRule } from "./faults.js";
 export type { EmulatorStats } from "./state.js";
+export { budgetSeconds, ceiling, requestCostOf, requestDemand, type BudgetTime, type Ceiling, type TenantDemand } from "./ceiling.js";

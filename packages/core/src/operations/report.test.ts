@@ -21,7 +21,10 @@ function world() {
 async function collect(items: AsyncIterable<ReportItem>) {
   const rows: ReportRow[] = [];
   const tenants: TenantOutcome[] = [];
-  for await (const item of items) item.kind === "user" ? rows.push(item.row) : tenants.push(item.outcome);
+  for await (const item of items) {
+    if (item.kind === "user") rows.push(item.row);
+    else tenants.push(item.outcome);
+  }
   return { rows, tenants };
 }
 
