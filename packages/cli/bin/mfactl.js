@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Entry point: wires the process (streams, environment, Ctrl+C) to the CLI and sets the exit code.
+import { setMaxListeners } from "node:events";
 import { run } from "../dist/main.js";
 
 const controller = new AbortController();
+// Every in-flight Graph request listens for Ctrl+C on this one signal; thousands may be in flight.
+setMaxListeners(0, controller.signal);
 let interrupts = 0;
 process.on("SIGINT", () => {
   interrupts += 1;

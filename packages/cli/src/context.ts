@@ -1,4 +1,4 @@
-import { createGraphClient, type GraphClient, type RetryPolicy, type TransportEvent } from "@mfactl/core";
+import { createBatchEngine, createGraphClient, type BatchEngine, type EngineEvent, type GraphClient, type RetryPolicy, type TransportEvent } from "@mfactl/core";
 import { redactingWriter, type RedactingWriter } from "./redact.js";
 import { resolveSettings, type Env, type ResolvedSettings, type Settings } from "./settings.js";
 
@@ -27,6 +27,7 @@ export class CommandContext {
   readonly verbose: boolean;
   private settings: ResolvedSettings | undefined;
   private client: GraphClient | undefined;
+  private batchEngine: BatchEngine | undefined;
 
   constructor(
     readonly io: CliIo,
@@ -60,7 +61,18 @@ export class CommandContext {
     return this.client;
   }
 
+  /** The throttle-aware batch engine over the same client (bulk commands). */
+  engine(retry: Partial<RetryPolicy>): BatchEngine {
+    if (!this.batchEngine) {
+      this.batchEngine = createBatchEngine(this.graph(retry), {
+        ...(this.verbose ? { onEvent: (e: EngineEvent) => this.err.write(`${describeEngineEvent(e)}\n`) } : {}),
+      });
+    }
+    return this.batchEngine;
+  }
+
   async close(): Promise<void> {
+    await this.batchEngine?.close();
     await this.client?.close();
   }
 }
@@ -77,5 +89,16 @@ function describeEvent(e: TransportEvent): string {
       return `[auth] token for tenant ${e.tenant} (${e.reason})`;
     case "throttled":
       return `[throttle] tenant ${e.tenant} paused until ${new Date(e.untilMs).toISOString()}`;
+  }
+}
+
+function describeEngineEvent(e: EngineEvent): string {
+  switch (e.type) {
+    case "batch":
+      return `[batch] tenant ${e.tenant}: ${e.size} requests in ${Math.round(e.durationMs)} ms${e.throttled ? `, ${e.throttled} throttled` : ""}`;
+    case "throttled":
+      return `[throttle] tenant ${e.tenant}: retry after ${Math.round(e.retryAfterMs)} ms${e.scope ? ` (${e.scope})` : ""}`;
+    case "rate":
+      return `[pace] tenant ${e.tenant}: ${e.ruPerSecond.toFixed(0)} RU/s, ${e.writesPerSecond.toFixed(1)} writes/s`;
   }
 }

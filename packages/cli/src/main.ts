@@ -1,7 +1,9 @@
 import { Command, CommanderError, Option } from "commander";
 import { UsageError, type RetryPolicy } from "@mfactl/core";
+import { bulkCommand } from "./commands/bulk-set.js";
 import { emulatorCommand } from "./commands/emulator.js";
 import { getCommand } from "./commands/get.js";
+import { reportCommand } from "./commands/report.js";
 import { setCommand } from "./commands/set.js";
 import type { CommandRunner } from "./commands/types.js";
 import { CommandContext, type CliIo, type GlobalOptions } from "./context.js";
@@ -78,8 +80,10 @@ Docs: README.md and docs/commands/.`,
 
   program.addCommand(getCommand(runner));
   program.addCommand(setCommand(runner));
+  program.addCommand(reportCommand(runner));
+  program.addCommand(bulkCommand(runner));
   program.addCommand(emulatorCommand(io, setExit));
-  for (const cmd of program.commands) {
+  for (const cmd of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
     cmd.showHelpAfterError("(run with --help for usage)");
   }

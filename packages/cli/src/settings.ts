@@ -23,7 +23,7 @@ export type Settings = z.infer<typeof SettingsSchema>;
 
 const ConfigFileSchema = z.object({
   defaultProfile: z.string().optional(),
-  profiles: z.record(z.string(), SettingsSchema.strict()).default({}),
+  profiles: z.record(z.string(), SettingsSchema.extend({ tenants: z.array(z.string().min(1)).optional() }).strict()).default({}),
 });
 
 /** Environment variable for each setting. */
@@ -50,6 +50,8 @@ export interface ResolvedSettings {
   connection: ConnectionSettings;
   /** The tenant from the profile or environment, when no flag gives one. */
   defaultTenant: string | undefined;
+  /** The profile's tenant list: what `--all-tenants` means. */
+  tenants: string[];
   profile: string | undefined;
   /** Secret values to scrub from anything printed. */
   secrets: string[];
@@ -66,6 +68,7 @@ export function resolveSettings(flags: Settings & { config?: string | undefined;
   const profileName = flags.profile ?? env.MFACTL_PROFILE;
 
   let fromProfile: Settings = {};
+  let profileTenants: string[] = [];
   let usedProfile: string | undefined;
   if (existsSync(path)) {
     const config = readConfig(path);
@@ -76,7 +79,9 @@ export function resolveSettings(flags: Settings & { config?: string | undefined;
         const known = Object.keys(config.profiles);
         throw new UsageError(`Profile "${name}" not found in ${path}${known.length ? `; profiles there: ${known.join(", ")}` : ""}.`);
       }
-      fromProfile = relativeTo(dirname(path), profile);
+      const { tenants, ...settings } = profile;
+      fromProfile = relativeTo(dirname(path), settings);
+      profileTenants = tenants ?? [];
       usedProfile = name;
     }
   } else if (explicitConfig) {
@@ -112,6 +117,7 @@ export function resolveSettings(flags: Settings & { config?: string | undefined;
       ...(caPem ? { caPem } : {}),
     },
     defaultTenant: merged.tenant,
+    tenants: profileTenants,
     profile: usedProfile,
     secrets,
   };
