@@ -27,6 +27,8 @@ const RETRYABLE = new Set([429, 503, 504]);
 const SCAN_LIMIT = 400;
 /** Readings of other tenants younger than this count when deciding whether an app-wide budget is the one near its limit. */
 const CONSENSUS_MS = 300;
+/** After a 429 naming an app-wide budget, readings of that dimension are taken as the app's for this long. */
+const APP_THROTTLE_MEMORY_MS = 10_000;
 
 interface Item {
   seq: number;
@@ -37,8 +39,6 @@ interface Item {
   attempts: number;
   submittedAt: number;
   readyAt: number;
-  /** On the wire (an abort then only settles the promise). */
-  sending: boolean;
   settled: boolean;
   resolve: (res: EngineResponse) => void;
   reject: (error: unknown) => void;
@@ -58,7 +58,6 @@ interface TenantState {
   subRequests: number;
   throttled: number;
   lastRate: { ru: number; writes: number; at: number };
-  lastActiveAt: number;
   /** In the round-robin ring. */
   inRing: boolean;
 }
@@ -156,19 +155,21 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
   const budget = (name: string, hint: { capacity: number; windowSeconds: number }, batches = 3) =>
     new Budget({ name, capacity: hint.capacity, windowMs: hint.windowSeconds * 1000, target, batchUnits: maxBatch, initialWindow: batches * maxBatch }, clock.now());
 
-  // The app-wide budgets serve every tenant at once: their first window is a quarter of the batches
-  // allowed on the wire (tenants' own windows start at 3 batches).
-  const appBatches = Math.max(3, Math.ceil(maxInFlight / 4));
+  // Slow start: every budget begins with 3 batches' worth in flight, so that a scaled-down budget is
+  // found before it is overrun; the app's resource-unit budget, the largest there is (150 000 RU per
+  // 20 s, 40 times a tenant's), begins with a quarter of the batches allowed on the wire.
   const app = {
-    ru: budget("app resource units", hints.appRu, appBatches),
-    writes: budget("app writes", hints.appWrites, appBatches),
-    requests: budget("app requests", hints.appRequests, appBatches),
+    ru: budget("app resource units", hints.appRu, Math.max(3, Math.ceil(maxInFlight / 4))),
+    writes: budget("app writes", hints.appWrites),
+    requests: budget("app requests", hints.appRequests, Math.max(3, Math.ceil(maxInFlight / 4))),
   };
   const tenants = new Map<string, TenantState>();
   /** Tenants with queued work, served round-robin. */
   let ring: TenantState[] = [];
   let ringStart = 0;
   const recent = { ru: new Map<string, Observation>(), writes: new Map<string, Observation>() };
+  /** When Graph last answered 429 for the app-wide budget of each dimension. */
+  const appThrottledAt = { ru: Number.NEGATIVE_INFINITY, writes: Number.NEGATIVE_INFINITY };
 
   let seq = 0;
   let inFlight = 0;
@@ -189,7 +190,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
   const tenantOf = (name: string): TenantState => {
     let t = tenants.get(name);
     if (!t) {
-      const now = clock.now();
       t = {
         name,
         readQ: [],
@@ -203,7 +203,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
         subRequests: 0,
         throttled: 0,
         lastRate: { ru: 0, writes: 0, at: Number.NEGATIVE_INFINITY },
-        lastActiveAt: now,
         inRing: false,
       };
       tenants.set(name, t);
@@ -281,7 +280,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
 
   /** Schedules another attempt, or settles with the last answer when the policy has run out. */
   const retryLater = (t: TenantState, item: Item, response: EngineResponse, retryAfterMs: number | undefined, now: number) => {
-    item.sending = false;
     if (item.settled) return;
     if (item.attempts >= policy.maxAttempts) {
       settle(item, { response });
@@ -337,8 +335,10 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
     const ownShare = own.anchored ? 1 - own.available(now) / own.capacity : 0;
     const unexplained = ownShare < 0.6;
     map.set(t.name, { at: readings.tenant.at, u, mark: readings.app.mark, unexplained });
-    if (process.env.DBG && dim === "writes") process.stderr.write(`att ${(readings.tenant.at % 100000).toFixed(0)} ${t.name.slice(0,8)} u=${u} agree=${agree} dis=${disagree} own=${ownShare.toFixed(2)} app=${JSON.stringify(app.writes.snapshot())} room=${app.writes.room(now).toFixed(0)}\n`);
-    if (agree >= 2 && agree > disagree && unexplained) {
+    // Graph named the app's budget in a 429 a moment ago: that is the one near its limit (a tenant
+    // at its own limit gets its own 429s, which anchor its own budget).
+    const appThrottledRecently = now - appThrottledAt[dim] < APP_THROTTLE_MEMORY_MS;
+    if (appThrottledRecently || (agree >= 2 && agree > disagree && unexplained)) {
       shared.observe(u, readings.app, now);
       return shared;
     }
@@ -405,7 +405,8 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
         const retryAfter = parseRetryAfter(headerOf(answer.headers, "retry-after"), now) ?? 1000;
         const named = headerOf(answer.headers, "x-ms-throttle-scope") !== undefined || headerOf(answer.headers, "x-ms-throttle-information") !== undefined;
         const b = budgetFor(t, which);
-        if (process.env.DBG) process.stderr.write(`429 ${(now % 100000).toFixed(0)} ${t.name.slice(0,8)} ${which} u=${u} app=${JSON.stringify(app.writes.snapshot())}\n`);
+        if (which === "appRu") appThrottledAt.ru = now;
+        if (which === "appWrites") appThrottledAt.writes = now;
         b.throttled(retryAfter, u, which === "tenantWrites" || which === "appWrites" ? 1 : item.ru, reading(markFor(marks, which)), now, named || u !== undefined);
         continue;
       }
@@ -474,10 +475,7 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
     counters.batches++;
     counters.subRequests += items.length;
     t.subRequests += items.length;
-    for (const item of items) {
-      item.attempts++;
-      item.sending = true;
-    }
+    for (const item of items) item.attempts++;
     const body = {
       requests: items.map((item) => ({
         id: String(item.seq),
@@ -545,7 +543,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
               retryLater(t, item, response, retryAfter, done);
               continue;
             }
-            item.sending = false;
             settle(item, { response });
           }
           emit({ type: "batch", tenant: t.name, size: items.length, durationMs: done - sentAt, throttled });
@@ -560,7 +557,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
       .finally(() => {
         t.inFlight--;
         inFlight--;
-        t.lastActiveAt = clock.now();
         schedulePump();
         checkIdle();
       });
@@ -568,7 +564,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
 
   /** The `$batch` call itself failed (after the transport's own retries). */
   const envelopeFailed = (t: TenantState, items: Item[], error: unknown, now: number) => {
-    for (const item of items) item.sending = false;
     if (error instanceof AuthError || error instanceof NetworkError || (error instanceof GraphError && error.status === 401)) {
       for (const item of items) {
         if (item.settled) continue;
@@ -608,7 +603,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
     counters.subRequests++;
     counters.directRequests++;
     t.subRequests++;
-    item.sending = true;
     const req = item.req;
     const taken = { ru: item.ru, writes, requests: 1 };
     const sentAt = now;
@@ -634,13 +628,11 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
           });
           item.attempts += res.attempts;
           account(t, [{ item, answer: { status: res.status, headers, body: res.body, requestId: res.requestId } }], marks, taken, sentAt, done);
-          item.sending = false;
           settle(item, { response: { status: res.status, headers, body: res.body, requestId: res.requestId, attempts: item.attempts } });
         },
         (error: unknown) => {
           const done = clock.now();
           account(t, [{ item, answer: undefined }], marks, taken, sentAt, done);
-          item.sending = false;
           if (req.signal?.aborted) {
             settle(item, { error: req.signal.reason });
             return;
@@ -669,7 +661,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
       .finally(() => {
         t.inFlight--;
         inFlight--;
-        t.lastActiveAt = clock.now();
         schedulePump();
         checkIdle();
       });
@@ -823,7 +814,6 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
         attempts: 0,
         submittedAt: now,
         readyAt: now,
-        sending: false,
         settled: false,
         resolve: (res) => {
           signal?.removeEventListener("abort", onAbort);

@@ -5,32 +5,46 @@
 export async function* mapConcurrent<T, R>(source: AsyncIterable<T> | Iterable<T>, limit: number, fn: (item: T) => Promise<R>): AsyncGenerator<R> {
   if (!(limit >= 1)) throw new RangeError(`limit must be at least 1, got ${limit}`);
   const iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : toAsync(source as Iterable<T>);
-  const inFlight = new Map<number, Promise<{ key: number; result: R }>>();
-  let nextKey = 0;
+  // Settled results wait in a queue; one waiter is woken per settlement (no race over every
+  // promise in flight, which costs window x results).
+  const settled: ({ ok: true; value: R } | { ok: false; error: unknown })[] = [];
+  const pending = new Set<Promise<void>>();
+  let wake: (() => void) | undefined;
   let done = false;
+  const launch = (item: T) => {
+    const p: Promise<void> = fn(item).then(
+      (value) => void settled.push({ ok: true, value }),
+      (error: unknown) => void settled.push({ ok: false, error }),
+    ).finally(() => {
+      pending.delete(p);
+      wake?.();
+    });
+    pending.add(p);
+  };
   try {
-    while (!done || inFlight.size > 0) {
-      while (!done && inFlight.size < limit) {
+    for (;;) {
+      while (!done && pending.size + settled.length < limit) {
         const next = await iterator.next();
         if (next.done) {
           done = true;
           break;
         }
-        const key = nextKey++;
-        inFlight.set(
-          key,
-          fn(next.value).then((result) => ({ key, result })),
-        );
+        launch(next.value);
       }
-      if (inFlight.size === 0) break;
-      const { key, result } = await Promise.race(inFlight.values());
-      inFlight.delete(key);
-      yield result;
+      if (settled.length === 0) {
+        if (pending.size === 0) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        continue;
+      }
+      const result = settled.shift()!;
+      if (!result.ok) throw result.error;
+      yield result.value;
     }
   } finally {
     if (!done) await iterator.return?.();
     // Let what is in flight settle so no rejection goes unhandled after an early stop.
-    await Promise.allSettled(inFlight.values());
+    await Promise.allSettled(pending);
   }
 }
 
