@@ -9,35 +9,13 @@ import { runInNewContext } from "node:vm";
 import { parse } from "csv-parse";
 import { parse as parseSync } from "csv-parse/sync";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { HOSTILE } from "./hostile.test-helper.js";
 import { columnValue, createCsvWriter, csvCell, unescapeFormula, writeCsv } from "./csv.js";
 
 function collector() {
   const chunks: string[] = [];
   return { sink: { write: (s: string) => chunks.push(s) }, text: () => chunks.join("") };
 }
-
-const HOSTILE = [
-  '=HYPERLINK("http://evil","x")',
-  "+1",
-  "-2+3",
-  "@SUM(A1)",
-  "\t=1+1",
-  "\r=1+1",
-  "＝1+1",
-  "<script>alert(1)</script>",
-  'Dr. "Quotes" McQuote',
-  "Doe, John",
-  "line one\nline two",
-  "line one\r\nline two",
-  "lone\rcarriage return",
-  "Zoë 山田 🙂 Ωmega",
-  "'already quoted",
-  "'=x",
-  "''+y",
-  "",
-  " padded ",
-  "plain",
-];
 
 describe("csvCell and columnValue", () => {
   it("renders booleans, empties, numbers, dates, arrays and objects as documented", () => {

@@ -1,28 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { HOSTILE } from "./hostile.test-helper.js";
 import { escapeFormula, unescapeFormula } from "./formula.js";
-
-const HOSTILE = [
-  '=HYPERLINK("http://evil","x")',
-  "+1",
-  "-2+3",
-  "@SUM(A1)",
-  "\t=1+1",
-  "\r=1+1",
-  "＝1+1",
-  "<script>alert(1)</script>",
-  'Dr. "Quotes" McQuote',
-  "Doe, John",
-  "line one\nline two",
-  "line one\r\nline two",
-  "lone\rcarriage return",
-  "Zoë 山田 🙂 Ωmega",
-  "'already quoted",
-  "'=x",
-  "''+y",
-  "",
-  " padded ",
-  "plain",
-];
 
 describe("escapeFormula", () => {
   it("prefixes exactly the OWASP trigger characters", () => {

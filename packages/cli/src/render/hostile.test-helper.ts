@@ -1,0 +1,23 @@
+/** Display names that break naive CSV and HTML: formulas, markup, quotes, separators, newlines, unicode. */
+export const HOSTILE = [
+  '=HYPERLINK("http://evil","x")',
+  "+1",
+  "-2+3",
+  "@SUM(A1)",
+  "\t=1+1",
+  "\r=1+1",
+  "＝1+1",
+  "<script>alert(1)</script>",
+  'Dr. "Quotes" McQuote',
+  "Doe, John",
+  "line one\nline two",
+  "line one\r\nline two",
+  "lone\rcarriage return",
+  "Zoë 山田 🙂 Ωmega",
+  "'already quoted",
+  "'=x",
+  "''+y",
+  "",
+  " padded ",
+  "plain",
+];
