@@ -8,6 +8,7 @@ export default defineConfig({
     alias: {
       "@mfactl/core": src("core"),
       "@mfactl/emulator": src("emulator"),
+      "@mfactl/store": src("store"),
     },
   },
   test: {

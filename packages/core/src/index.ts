@@ -24,3 +24,5 @@ export * from "./transport/throttle.js";
 export * from "./transport/graph-client.js";
 export * from "./transport/batch.js";
 export { describeNetworkFailure, type NetworkFailure } from "./transport/network-errors.js";
+export * from "./journal/types.js";
+export * from "./journal/memory-journal.js";

@@ -90,3 +90,34 @@ export class NetworkError extends MfactlError {
 export function isUsageError(error: unknown): error is UsageError {
   return error instanceof UsageError;
 }
+
+/** The journal's database cannot be used: locked, corrupt, unreadable. Nothing was changed by the failing step. */
+export class JournalUnavailableError extends MfactlError {
+  readonly kind = "journal";
+  readonly location: string;
+  constructor(message: string, details: { location: string }, options?: { cause?: unknown }) {
+    super(message, options);
+    this.location = details.location;
+  }
+}
+
+/** A plan file is applied by one run only; this one already has a run. */
+export class PlanAlreadyRunError extends MfactlError {
+  readonly kind = "planAlreadyRun";
+  readonly planId: string;
+  readonly runId: string;
+  constructor(message: string, details: { planId: string; runId: string }) {
+    super(message);
+    this.planId = details.planId;
+    this.runId = details.runId;
+  }
+}
+
+export class RunNotFoundError extends MfactlError {
+  readonly kind = "runNotFound";
+  readonly runId: string;
+  constructor(message: string, details: { runId: string }) {
+    super(message);
+    this.runId = details.runId;
+  }
+}
