@@ -1,5 +1,5 @@
 /** The admin interface over plain HTTP (127.0.0.1 only; never on the Graph port). */
-import { NotFoundError, type EmulatorAdmin } from "./admin.js";
+import { NotFoundError, type EmulatorAdmin, type GroupMembersRequest, type GroupRequest, type RoleRequest } from "./admin.js";
 import type { AppRegistration } from "./apps.js";
 import type { FaultRule } from "./faults.js";
 import { json, parseJson, type Outcome } from "./http.js";
@@ -25,6 +25,17 @@ export function adminRoutes(admin: EmulatorAdmin): Route[] {
     },
     { method: "GET", pattern: /^\/tenants\/([^/]+)\/users\/([^/]+)$/, run: (ps) => json(200, admin.getUser(p(ps, 0), p(ps, 1))) },
     { method: "PATCH", pattern: /^\/tenants\/([^/]+)\/users\/([^/]+)$/, run: (ps, body) => json(200, admin.patchUser(p(ps, 0), p(ps, 1), obj(body))) },
+    { method: "GET", pattern: /^\/tenants\/([^/]+)\/groups$/, run: (ps) => json(200, admin.listGroups(p(ps, 0))) },
+    { method: "POST", pattern: /^\/tenants\/([^/]+)\/groups$/, run: (ps, body) => json(201, admin.createGroup(p(ps, 0), obj(body) as unknown as GroupRequest)) },
+    {
+      method: "POST",
+      pattern: /^\/tenants\/([^/]+)\/groups\/([^/]+)\/members$/,
+      run: (ps, body) => json(200, admin.addGroupMembers(p(ps, 0), p(ps, 1), obj(body) as GroupMembersRequest)),
+    },
+    { method: "DELETE", pattern: /^\/tenants\/([^/]+)\/groups\/([^/]+)\/members\/([^/]+)$/, run: (ps) => json(200, admin.removeGroupMember(p(ps, 0), p(ps, 1), p(ps, 2))) },
+    { method: "GET", pattern: /^\/tenants\/([^/]+)\/roles$/, run: (ps) => json(200, admin.listRoleAssignments(p(ps, 0))) },
+    { method: "POST", pattern: /^\/tenants\/([^/]+)\/roles$/, run: (ps, body) => json(201, admin.assignRole(p(ps, 0), obj(body) as unknown as RoleRequest)) },
+    { method: "DELETE", pattern: /^\/tenants\/([^/]+)\/roles\/([^/]+)$/, run: (ps) => (admin.removeRoleAssignment(p(ps, 0), p(ps, 1)), { kind: "response", status: 204, headers: {} }) },
     { method: "GET", pattern: /^\/stats$/, run: () => json(200, admin.stats()) },
     { method: "POST", pattern: /^\/stats\/reset$/, run: () => (admin.resetStats(), json(200, admin.stats())) },
     { method: "POST", pattern: /^\/reset$/, run: () => (admin.reset(), json(200, { tenants: admin.tenants(), ...admin.credentials() })) },

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AdminUserView, TenantSummary } from "./admin.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { AdminGroupView, AdminRoleAssignmentView, AdminUserView, TenantSummary } from "./admin.js";
 import { startEmulator, type RunningEmulator } from "./emulator.js";
 import type { EmulatorStats } from "./state.js";
 import { admin, graph, send, tokenFor } from "./test-helpers.js";
@@ -121,5 +121,107 @@ describe("admin HTTP interface", () => {
     expect((await admin(emu, "GET", "/nothing")).status).toBe(404);
     expect((await admin(emu, "DELETE", "/tenants")).status).toBe(405);
     expect((await send(`${emu.adminUrl}/faults`, { method: "POST", body: "{not json" })).status).toBe(400);
+  });
+});
+
+describe("admin groups and roles", () => {
+  afterEach(async () => {
+    await admin(emu, "POST", "/reset");
+  });
+  const GA = "62e90394-69f5-4237-9190-012177145e10";
+  const upn = (local: string) => `${local}@${domain()}`;
+  const listGroups = async () => (await admin(emu, "GET", `/tenants/${domain()}/groups`)).json<AdminGroupView[]>();
+
+  it("lists groups with direct members, role assignments with names and UPNs; the user view has groups and roles", async () => {
+    const groups = await listGroups();
+    expect(groups.map((g) => g.displayName)).toContain("Emergency Access");
+    expect(Object.keys(groups[0]!)).toEqual(["id", "displayName", "description", "memberIds", "memberGroupIds"]);
+    const breakglass = (await admin(emu, "GET", `/tenants/${domain()}/users/${upn("breakglass")}`)).json<AdminUserView>();
+    expect(breakglass.groups).toEqual([groups.find((g) => g.displayName === "Emergency Access")!.id]);
+    expect(breakglass.roles).toEqual(["Global Administrator"]);
+    expect(emu.admin.getUser(domain(), upn("alex.wilber"))).toMatchObject({ roles: [], groups: [groups[0]!.id] });
+    const roles = (await admin(emu, "GET", `/tenants/${emu.tenants[1]!.id}/roles`)).json<AdminRoleAssignmentView[]>();
+    expect(roles.slice(0, 3).map((r) => [r.roleDisplayName, r.userPrincipalName!.split("@")[0]!.slice(0, 11)])).toEqual([
+      ["Global Administrator", "admin"], ["Global Administrator", "breakglass"], ["Directory Synchronization Accounts", "Sync_SRV01_"],
+    ]);
+    expect(roles[0]).toMatchObject({ roleDefinitionId: GA, directoryScopeId: "/", principalId: emu.admin.getUser(emu.tenants[1]!.domain, "admin@fabrikam.onmicrosoft.com").id });
+    expect((await admin(emu, "GET", "/tenants/nowhere/groups")).status).toBe(404);
+    expect((await admin(emu, "GET", "/tenants/nowhere/roles")).status).toBe(404);
+  });
+
+  it("creates a group with members and nested groups, adds and removes members by id, UPN or name; Graph sees it", async () => {
+    const created = await admin(emu, "POST", `/tenants/${domain()}/groups`, {
+      displayName: "Pilot Users", description: "MFA pilot", members: [upn("megan.bowen"), emu.admin.getUser(domain(), upn("alex.wilber")).id], memberGroups: ["Emergency Access"],
+    });
+    expect(created.status).toBe(201);
+    const pilot = created.json<AdminGroupView>();
+    const emergency = (await listGroups()).find((g) => g.displayName === "Emergency Access")!;
+    expect(pilot).toMatchObject({ displayName: "Pilot Users", description: "MFA pilot", memberGroupIds: [emergency.id] });
+    expect(pilot.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(pilot.memberIds).toEqual([upn("megan.bowen"), upn("alex.wilber")].map((u) => emu.admin.getUser(domain(), u).id));
+
+    const added = await admin(emu, "POST", `/tenants/${domain()}/groups/${encodeURIComponent("pilot users")}/members`, { users: [upn("admin"), upn("megan.bowen")], groups: ["Finance"] });
+    expect(added.status).toBe(200);
+    expect(added.json<AdminGroupView>().memberIds).toHaveLength(3);
+    expect(added.json<AdminGroupView>().memberGroupIds).toHaveLength(2);
+
+    const removed = await admin(emu, "DELETE", `/tenants/${domain()}/groups/${pilot.id}/members/${encodeURIComponent(upn("megan.bowen"))}`);
+    expect(removed.json<AdminGroupView>().memberIds).not.toContain(emu.admin.getUser(domain(), upn("megan.bowen")).id);
+    const ungrouped = await admin(emu, "DELETE", `/tenants/${domain()}/groups/${pilot.id}/members/Finance`);
+    expect(ungrouped.json<AdminGroupView>().memberGroupIds).toEqual([emergency.id]);
+
+    const members = await graph(emu, token, `/v1.0/groups/${pilot.id}/transitiveMembers?$select=id,displayName`);
+    expect(members.json<{ value: { displayName: string }[] }>().value.map((m) => m.displayName)).toEqual(["Alex Wilber", "Tenant Admin", "Emergency Access", "Break Glass (emergency access)"]);
+    expect(emu.admin.getUser(domain(), upn("admin")).groups).toContain(pilot.id);
+  });
+
+  it("validates group requests: 400 for bad bodies and duplicates, 404 for unknown tenants, groups, users and members", async () => {
+    const post = (body: object, path = `/tenants/${domain()}/groups`) => admin(emu, "POST", path, body);
+    expect((await post({ displayName: "" })).status).toBe(400);
+    expect((await post({ displayName: "finance" })).status).toBe(400);
+    expect((await post({ displayName: "X", members: "admin" })).status).toBe(400);
+    expect((await post({ displayName: "X", members: [`ghost@${domain()}`] })).status).toBe(404);
+    expect((await post({ displayName: "X", memberGroups: ["No Such Group"] })).status).toBe(404);
+    expect((await post({ displayName: "X" }, "/tenants/nowhere/groups")).status).toBe(404);
+    expect((await post({}, `/tenants/${domain()}/groups/Finance/members`)).status).toBe(400);
+    expect((await post({ groups: ["Finance"] }, `/tenants/${domain()}/groups/Finance/members`)).status).toBe(400);
+    expect((await post({ users: [upn("admin")] }, `/tenants/${domain()}/groups/Nope/members`)).status).toBe(404);
+    expect((await admin(emu, "DELETE", `/tenants/${domain()}/groups/Finance/members/${upn("megan.bowen")}`)).status).toBe(404);
+    expect((await admin(emu, "GET", `/tenants/${domain()}/groups/Finance/members`)).status).toBe(405);
+    // Nothing half-applied.
+    expect((await listGroups()).map((g) => g.displayName)).not.toContain("X");
+  });
+
+  it("assigns and removes roles by name or id; Graph and the user view follow", async () => {
+    const megan = emu.admin.getUser(domain(), upn("megan.bowen"));
+    const assigned = await admin(emu, "POST", `/tenants/${domain()}/roles`, { role: "privileged authentication administrator", user: upn("megan.bowen") });
+    expect(assigned.status).toBe(201);
+    const view = assigned.json<AdminRoleAssignmentView>();
+    expect(view).toMatchObject({ roleDefinitionId: "7be44c8a-adaf-4e2a-84d6-ab2649e08a13", roleDisplayName: "Privileged Authentication Administrator", principalId: megan.id, userPrincipalName: upn("megan.bowen") });
+    expect((await admin(emu, "POST", `/tenants/${domain()}/roles`, { role: GA, user: megan.id })).status).toBe(201);
+    expect(emu.admin.getUser(domain(), megan.id).roles).toEqual(["Privileged Authentication Administrator", "Global Administrator"]);
+    const graphView = await graph(emu, token, `/v1.0/roleManagement/directory/roleAssignments?$filter=${encodeURIComponent(`principalId eq '${megan.id}'`)}`);
+    expect(graphView.json<{ value: { id: string }[] }>().value.map((a) => a.id)).toEqual([view.id, expect.any(String)]);
+
+    expect((await admin(emu, "POST", `/tenants/${domain()}/roles`, { role: GA, user: megan.id })).status).toBe(400);
+    expect((await admin(emu, "POST", `/tenants/${domain()}/roles`, { role: "Coffee Administrator", user: megan.id })).status).toBe(404);
+    expect((await admin(emu, "POST", `/tenants/${domain()}/roles`, { role: GA, user: `ghost@${domain()}` })).status).toBe(404);
+    expect((await admin(emu, "POST", `/tenants/${domain()}/roles`, { role: GA })).status).toBe(400);
+
+    expect((await admin(emu, "DELETE", `/tenants/${domain()}/roles/${view.id}`)).status).toBe(204);
+    expect((await admin(emu, "DELETE", `/tenants/${domain()}/roles/${view.id}`)).status).toBe(404);
+    expect(emu.admin.getUser(domain(), megan.id).roles).toEqual(["Global Administrator"]);
+  });
+
+  it("POST /reset and POST /seed restore the seeded groups and roles", async () => {
+    const before = { groups: await listGroups(), roles: emu.admin.listRoleAssignments(domain()) };
+    await admin(emu, "POST", `/tenants/${domain()}/groups`, { displayName: "Temporary" });
+    await admin(emu, "POST", `/tenants/${domain()}/groups/All%20Staff/members`, { users: [upn("breakglass")] });
+    await admin(emu, "DELETE", `/tenants/${domain()}/roles/${before.roles[0]!.id}`);
+    await admin(emu, "POST", "/reset");
+    expect(await listGroups()).toEqual(before.groups);
+    expect(emu.admin.listRoleAssignments(domain())).toEqual(before.roles);
+    await admin(emu, "POST", "/seed", { users: 12 });
+    expect(await listGroups()).toEqual(before.groups);
   });
 });

@@ -1,11 +1,15 @@
 /** The admin operations, in process; admin-routes.ts serves the same over plain HTTP. */
 import { appFromRegistration, validateRoles, type AppRegistration } from "./apps.js";
 import type { FaultInjector, FaultRule } from "./faults.js";
-import { effectiveState, findUser, type Tenant, type UserRecord } from "./model.js";
+import {
+  directGroupsOf, effectiveState, findRoleDefinition, findUser, includesId, roleAssignmentId, ROLE_DEFINITIONS,
+  type GroupRecord, type RoleAssignmentRecord, type Tenant, type UserRecord,
+} from "./model.js";
 import {
   applyConfigPatch, InvalidOptionError, PER_USER_MFA_STATES, validateSeedParams,
   type ConfigPatch, type PerUserMfaState, type RuntimeConfig,
 } from "./options.js";
+import { guidFor } from "./prng.js";
 import { emptyStats, type EmulatorState, type EmulatorStats } from "./state.js";
 import type { Throttler } from "./throttle.js";
 
@@ -25,6 +29,53 @@ export interface AdminUserView {
   methods: string[];
   perUserMfaState: PerUserMfaState;
   patchCount: number;
+  /** Ids of the groups the user is a direct member of. */
+  groups: string[];
+  /** Display names of the user's directory roles. */
+  roles: string[];
+}
+
+export interface AdminGroupView {
+  id: string;
+  displayName: string;
+  description: string | null;
+  /** Direct user members (ids). */
+  memberIds: string[];
+  /** Direct group members (nested groups' ids). */
+  memberGroupIds: string[];
+}
+
+export interface GroupRequest {
+  displayName: string;
+  description?: string;
+  /** User ids or UPNs. */
+  members?: string[];
+  /** Group ids or display names. */
+  memberGroups?: string[];
+}
+
+export interface GroupMembersRequest {
+  /** User ids or UPNs. */
+  users?: string[];
+  /** Group ids or display names. */
+  groups?: string[];
+}
+
+export interface AdminRoleAssignmentView {
+  id: string;
+  roleDefinitionId: string;
+  roleDisplayName: string;
+  principalId: string;
+  /** null when the principal no longer resolves. */
+  userPrincipalName: string | null;
+  directoryScopeId: string;
+}
+
+export interface RoleRequest {
+  /** A role's display name or id (template id), e.g. "Global Administrator". */
+  role: string;
+  /** User id or UPN. */
+  user: string;
 }
 
 export interface AdminUserPatch {
@@ -87,13 +138,25 @@ export interface EmulatorAdmin {
   registerApp(app: AppRegistration): void;
   consent(clientId: string, tenant: string, roles: string[]): void;
   revokeConsent(clientId: string, tenant: string): void;
+  /** A tenant's groups with their direct members. */
+  listGroups(tenant: string): AdminGroupView[];
+  /** A new security group; display names are unique here (case-insensitive) so they can name the group. */
+  createGroup(tenant: string, request: GroupRequest): AdminGroupView;
+  /** Adds direct members (already present ones are ignored). Cycles are allowed, unlike Entra, to test them. */
+  addGroupMembers(tenant: string, group: string, request: GroupMembersRequest): AdminGroupView;
+  /** Removes one direct member: a user (id or UPN) or a group (id or display name). */
+  removeGroupMember(tenant: string, group: string, member: string): AdminGroupView;
+  listRoleAssignments(tenant: string): AdminRoleAssignmentView[];
+  assignRole(tenant: string, request: RoleRequest): AdminRoleAssignmentView;
+  removeRoleAssignment(tenant: string, assignmentId: string): void;
 }
 
 export function tenantSummary(t: Tenant): TenantSummary {
   return { id: t.id, domain: t.domain, userCount: t.users.length };
 }
 
-function userView(u: UserRecord): AdminUserView {
+function userView(t: Tenant, u: UserRecord): AdminUserView {
+  const roles = t.roleAssignments.filter((a) => a.principalId === u.id).map((a) => roleName(a.roleDefinitionId));
   return {
     id: u.id,
     userPrincipalName: u.userPrincipalName,
@@ -104,8 +167,29 @@ function userView(u: UserRecord): AdminUserView {
     methods: [...u.methods],
     perUserMfaState: u.perUserMfaState,
     patchCount: u.patchCount,
+    groups: directGroupsOf(t, u.id, "user").map((g) => g.id),
+    roles,
   };
 }
+
+const roleName = (id: string) => ROLE_DEFINITIONS.find((r) => r.id === id)?.displayName ?? id;
+
+function groupView(g: GroupRecord): AdminGroupView {
+  return { id: g.id, displayName: g.displayName, description: g.description, memberIds: [...g.memberIds], memberGroupIds: [...g.memberGroupIds] };
+}
+
+function roleAssignmentView(t: Tenant, a: RoleAssignmentRecord): AdminRoleAssignmentView {
+  return {
+    id: a.id,
+    roleDefinitionId: a.roleDefinitionId,
+    roleDisplayName: roleName(a.roleDefinitionId),
+    principalId: a.principalId,
+    userPrincipalName: t.byId.get(a.principalId)?.userPrincipalName ?? null,
+    directoryScopeId: a.directoryScopeId,
+  };
+}
+
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
 
 export function createAdmin(state: EmulatorState, throttler: Throttler, faults: FaultInjector): EmulatorAdmin {
   const tenant = (ref: string): Tenant => {
@@ -124,6 +208,33 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
     return a;
   };
   const tenantKey = (ref: string) => (ref === "*" ? "*" : tenant(ref).id.toLowerCase());
+  /** By id or display name (case-insensitive). */
+  const group = (t: Tenant, ref: string): GroupRecord => {
+    const key = ref.toLowerCase();
+    const g = t.groupsById.get(key) ?? t.groups.find((x) => x.displayName.toLowerCase() === key);
+    if (!g) throw new NotFoundError(`group '${ref}' not found in tenant '${t.domain}'`);
+    return g;
+  };
+  const userIn = (t: Tenant, ref: string): UserRecord => {
+    const u = findUser(t, ref);
+    if (!u) throw new NotFoundError(`user '${ref}' not found in tenant '${t.domain}'`);
+    return u;
+  };
+  const list = (value: unknown, what: string): string[] => {
+    if (value === undefined) return [];
+    if (!isStringList(value)) throw new InvalidOptionError(`${what} must be a list of strings`);
+    return value;
+  };
+  /** Adds without duplicates; arrays are replaced, never mutated (membership sets are cached per array). */
+  const addMembers = (t: Tenant, g: GroupRecord, users: string[], groups: string[]) => {
+    const userIds = users.map((ref) => userIn(t, ref).id);
+    const groupIds = groups.map((ref) => group(t, ref).id);
+    if (groupIds.includes(g.id)) throw new InvalidOptionError(`group '${g.displayName}' cannot be a member of itself`);
+    const newUsers = [...new Set(userIds)].filter((id) => !includesId(g.memberIds, id));
+    const newGroups = [...new Set(groupIds)].filter((id) => !includesId(g.memberGroupIds, id));
+    if (newUsers.length > 0) g.memberIds = [...g.memberIds, ...newUsers];
+    if (newGroups.length > 0) g.memberGroupIds = [...g.memberGroupIds, ...newGroups];
+  };
   const reset = () => {
     state.reseed(state.seedParams);
     throttler.reset();
@@ -137,7 +248,7 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       clientSecret: state.mainApp.secret ?? "",
       readOnlyApp: { clientId: state.readOnlyApp.clientId, clientSecret: state.readOnlyApp.secret ?? "" },
     }),
-    getUser: (t, ref) => userView(user(t, ref)),
+    getUser: (t, ref) => userView(tenant(t), user(t, ref)),
     listUsers: (t) => tenant(t).users.map((u) => ({ id: u.id, userPrincipalName: u.userPrincipalName, perUserMfaState: u.perUserMfaState, patchCount: u.patchCount })),
     setUsers: (t, patch) => {
       if (typeof patch !== "object" || patch === null) throw new InvalidOptionError("the body must be an object");
@@ -161,7 +272,7 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       if (patch.displayName !== undefined) u.displayName = patch.displayName;
       // Registering while enabled moves the user to enforced, as Entra does.
       u.perUserMfaState = effectiveState(patch.perUserMfaState ?? u.perUserMfaState, u.methods);
-      return userView(u);
+      return userView(tenant(t), u);
     },
     stats: () => structuredClone(state.stats),
     resetStats: () => {
@@ -202,6 +313,73 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       const key = tenantKey(t);
       if (key === "*") a.consents.delete("*");
       else a.consents.set(key, null);
+    },
+    listGroups: (t) => tenant(t).groups.map(groupView),
+    createGroup: (t, request) => {
+      const te = tenant(t);
+      if (typeof request !== "object" || request === null) throw new InvalidOptionError("the body must be an object");
+      const { displayName, description } = request;
+      if (typeof displayName !== "string" || displayName.trim() === "" || displayName.length > 256)
+        throw new InvalidOptionError("displayName must be a non-empty string of at most 256 characters");
+      if (description !== undefined && typeof description !== "string") throw new InvalidOptionError("description must be a string");
+      if (te.groups.some((g) => g.displayName.toLowerCase() === displayName.toLowerCase()))
+        throw new InvalidOptionError(`a group named '${displayName}' already exists in tenant '${te.domain}'`);
+      const members = list(request.members, "members");
+      const memberGroups = list(request.memberGroups, "memberGroups");
+      // Follows the seed and the order of creation, so a scripted run gets the same ids again.
+      const id = guidFor(`${state.seedParams.seed}/tenant/${te.id}/group/${te.groups.length}/${displayName.toLowerCase()}`);
+      const g: GroupRecord = { id, displayName, description: description ?? null, memberIds: [], memberGroupIds: [] };
+      addMembers(te, g, members, memberGroups);
+      te.groups.push(g);
+      te.groupsById.set(g.id, g);
+      return groupView(g);
+    },
+    addGroupMembers: (t, ref, request) => {
+      const te = tenant(t);
+      const g = group(te, ref);
+      if (typeof request !== "object" || request === null) throw new InvalidOptionError("the body must be an object");
+      const users = list(request.users, "users");
+      const groups = list(request.groups, "groups");
+      if (users.length + groups.length === 0) throw new InvalidOptionError("give users and/or groups to add");
+      addMembers(te, g, users, groups);
+      return groupView(g);
+    },
+    removeGroupMember: (t, ref, member) => {
+      const te = tenant(t);
+      const g = group(te, ref);
+      const u = findUser(te, member);
+      if (u && includesId(g.memberIds, u.id)) {
+        g.memberIds = g.memberIds.filter((id) => id !== u.id);
+        return groupView(g);
+      }
+      const key = member.toLowerCase();
+      const nested = g.memberGroupIds.find((id) => id === key || te.groupsById.get(id)?.displayName.toLowerCase() === key);
+      if (nested === undefined) throw new NotFoundError(`'${member}' is not a direct member of group '${g.displayName}'`);
+      g.memberGroupIds = g.memberGroupIds.filter((id) => id !== nested);
+      return groupView(g);
+    },
+    listRoleAssignments: (t) => {
+      const te = tenant(t);
+      return te.roleAssignments.map((a) => roleAssignmentView(te, a));
+    },
+    assignRole: (t, request) => {
+      const te = tenant(t);
+      if (typeof request !== "object" || request === null) throw new InvalidOptionError("the body must be an object");
+      if (typeof request.role !== "string" || typeof request.user !== "string") throw new InvalidOptionError("role and user must be strings");
+      const role = findRoleDefinition(request.role);
+      if (!role) throw new NotFoundError(`role '${request.role}' not found (known: ${ROLE_DEFINITIONS.map((r) => r.displayName).join(", ")})`);
+      const u = userIn(te, request.user);
+      const id = roleAssignmentId(role.id, u.id);
+      if (te.roleAssignments.some((a) => a.id === id)) throw new InvalidOptionError(`'${u.userPrincipalName}' already has the role '${role.displayName}'`);
+      const assignment: RoleAssignmentRecord = { id, roleDefinitionId: role.id, principalId: u.id, directoryScopeId: "/" };
+      te.roleAssignments.push(assignment);
+      return roleAssignmentView(te, assignment);
+    },
+    removeRoleAssignment: (t, id) => {
+      const te = tenant(t);
+      const i = te.roleAssignments.findIndex((a) => a.id === id);
+      if (i < 0) throw new NotFoundError(`role assignment '${id}' not found in tenant '${te.domain}'`);
+      te.roleAssignments.splice(i, 1);
     },
   };
 }

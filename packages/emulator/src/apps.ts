@@ -3,8 +3,10 @@ import { describeCertificate, type CertificateInfo } from "./ca.js";
 import { createPrng } from "./prng.js";
 import { InvalidOptionError } from "./options.js";
 
-export const MAIN_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"];
-export const READ_ONLY_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.Read.All"];
+/** Group membership, directory roles and registered methods: what the MFA safety checks read. */
+const DIRECTORY_READ_ROLES = ["GroupMember.Read.All", "RoleManagement.Read.Directory", "UserAuthenticationMethod.Read.All"];
+export const MAIN_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod", ...DIRECTORY_READ_ROLES];
+export const READ_ONLY_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.Read.All", ...DIRECTORY_READ_ROLES];
 
 export interface AppRecord {
   clientId: string;

@@ -128,4 +128,37 @@ describe("$batch", () => {
     expect(items.get("3")).toMatchObject({ status: 429, headers: { "Retry-After": "7" } });
     expect(emu.admin.stats().faultsInjected).toBe(2);
   });
+
+  it("serves groups, members, memberOf, role assignments and methods inside a batch, each costed and paged on its own", async () => {
+    const exclusions = emu.admin.listGroups(domain()).find((g) => g.displayName === "MFA Exclusions")!;
+    const admin = emu.admin.getUser(domain(), `admin@${domain()}`);
+    const reply = await batch(
+      [
+        { id: "groups", method: "GET", url: "/groups?$select=id,displayName&$top=5" },
+        { id: "members", method: "GET", url: `/groups/${exclusions.id}/transitiveMembers/microsoft.graph.user?$select=id` },
+        { id: "memberOf", method: "GET", url: `/users/${encodeURIComponent(`john.doe_fabrikam.com#EXT#@${domain()}`)}/transitiveMemberOf?$select=displayName` },
+        { id: "roles", method: "GET", url: `/roleManagement/directory/roleAssignments?$filter=principalId eq '${admin.id}'&$expand=principal` },
+        { id: "methods", method: "GET", url: `/users/${admin.id}/authentication/methods` },
+        { id: "missing", method: "GET", url: "/groups/00000000-0000-4000-8000-000000000000/members" },
+      ],
+      "v1.0",
+    );
+    expect(reply.status).toBe(200);
+    const items = new Map(reply.json<{ responses: BatchItem[] }>().responses.map((r) => [r.id, r]));
+    const groups = items.get("groups")!;
+    expect(groups.status).toBe(200);
+    expect((groups.body!["value"] as unknown[]).length).toBe(5);
+    // A next link inside a batch is absolute, like any other.
+    expect(groups.body!["@odata.nextLink"]).toMatch(new RegExp(`^${emu.graphUrl.replace(/\./g, "\\.")}/v1\\.0/groups\\?`));
+    expect((items.get("members")!.body!["value"] as { id: string }[]).map((m) => m.id).sort()).toEqual(
+      [...exclusions.memberIds, ...emu.admin.listGroups(domain()).find((g) => g.displayName === "Service Accounts")!.memberIds].sort(),
+    );
+    expect((items.get("memberOf")!.body!["value"] as { displayName: string }[]).map((g) => g.displayName)).toEqual(["External Contractors", "Partner Support", "Contractors"]);
+    expect(items.get("roles")!.body!["value"]).toEqual([expect.objectContaining({ roleDefinitionId: "62e90394-69f5-4237-9190-012177145e10", principal: expect.objectContaining({ id: admin.id }) })]);
+    expect((items.get("methods")!.body!["value"] as unknown[]).length).toBe(3);
+    expect(items.get("missing")).toMatchObject({ status: 404, body: { error: { code: "Request_ResourceNotFound" } } });
+    // groups 2-1-1 ($select, $top < 20), members 2-1, memberOf 2-1, roles 2+1, methods 2; a 404 is still charged 2.
+    expect(Object.fromEntries([...items].map(([id, r]) => [id, r.headers["x-ms-resource-unit"]]))).toEqual({ groups: "1", members: "1", memberOf: "1", roles: "3", methods: "2", missing: "2" });
+    expect(reply.headers["x-ms-resource-unit"]).toBe("10");
+  });
 });

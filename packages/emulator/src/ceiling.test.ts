@@ -45,6 +45,12 @@ describe("ceiling of the throttle model", () => {
     expect(requestCostOf("GET", "/users/x/authentication/requirements")).toEqual({ ru: 1, writes: 0 });
     expect(requestCostOf("PATCH", "/users/x/authentication/requirements")).toEqual({ ru: 1, writes: 1 });
     expect(requestCostOf("GET", "/users/adele%40contoso.com?$select=id,userPrincipalName")).toEqual({ ru: 1, writes: 0 });
+    // Every collection costs like the user list; one object like a user.
+    expect(requestCostOf("GET", "/groups/g/transitiveMembers/microsoft.graph.user?$select=id&$top=999")).toEqual({ ru: 1, writes: 0 });
+    expect(requestCostOf("GET", "/users/x/memberOf")).toEqual({ ru: 2, writes: 0 });
+    expect(requestCostOf("GET", "/users/x/authentication/methods")).toEqual({ ru: 2, writes: 0 });
+    expect(requestCostOf("GET", "/roleManagement/directory/roleAssignments?$expand=principal")).toEqual({ ru: 3, writes: 0 });
+    expect(requestCostOf("GET", "/groups/g")).toEqual({ ru: 1, writes: 0 });
     // Per-user report of 10,000 users: 11 pages of the listing and one read per user.
     expect(
       requestDemand([

@@ -6,7 +6,7 @@
  * the rest come at the refill rate). The budgets are independent, so the ceiling is the largest of
  * these times over every budget the demand draws on. Request latency is not part of it.
  */
-import { splitPathAndQuery } from "./graph-path.js";
+import { isListRoute, parseGraphPath, splitPathAndQuery } from "./graph-path.js";
 import type { ThrottleLimits } from "./options.js";
 import { appTenantRuBudget } from "./throttle.js";
 import { queryOptions, requestCost } from "./users-query.js";
@@ -14,11 +14,12 @@ import { queryOptions, requestCost } from "./users-query.js";
 /**
  * What one Graph request costs under the emulator's cost table (users-query.ts): `pathAndQuery` after
  * the version, e.g. `/users?$select=id&$top=999` (2 RU - 1 for $select) or
- * `/users/{id}/authentication/requirements` (1 RU; PATCH: 1 RU + 1 write).
+ * `/users/{id}/authentication/requirements` (1 RU; PATCH: 1 RU + 1 write); other collections
+ * (`/groups/{id}/members`, `/roleManagement/directory/roleAssignments`, ...) cost 2 like `/users`.
  */
 export function requestCostOf(method: string, pathAndQuery: string): { ru: number; writes: number } {
   const { path, search } = splitPathAndQuery(pathAndQuery);
-  return requestCost(method.toUpperCase(), /^\/users\/?$/.test(path), queryOptions(search));
+  return requestCost(method.toUpperCase(), isListRoute(parseGraphPath(path, "beta")), queryOptions(search));
 }
 
 /** The resource units and writes of `count` requests of each kind. */

@@ -30,7 +30,7 @@ export interface RunningEmulator {
   clientSecret: string;
   /** PEM with the main app's client certificate AND its private key. */
   certificateFile: string;
-  /** Consented everywhere with only User.Read.All + Policy.Read.All. */
+  /** Consented everywhere with read roles only: User.Read.All, Policy.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory, UserAuthenticationMethod.Read.All. */
   readOnlyApp: { clientId: string; clientSecret: string };
   tenants: { id: string; domain: string; userCount: number }[];
   /** In-process equivalent of the admin HTTP interface. */

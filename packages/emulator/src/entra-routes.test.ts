@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, generateKeyPairSync, X509Certificate } fr
 import { readFile } from "node:fs/promises";
 import { createLocalJWKSet, decodeJwt, jwtVerify, SignJWT, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAIN_APP_ROLES } from "./apps.js";
 import { startEmulator, type RunningEmulator } from "./emulator.js";
 import { form, ManualClock, send, tokenFor } from "./test-helpers.js";
 
@@ -131,7 +132,7 @@ describe("token endpoint: client secret", () => {
       expectAadError(revoked.json<AadError>(), "unauthorized_client", 700016);
       expect(revoked.json<AadError>().error_description).toContain(emu.clientId);
     } finally {
-      emu.admin.consent(emu.clientId, t.id, ["User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"]);
+      emu.admin.consent(emu.clientId, t.id, [...MAIN_APP_ROLES]);
     }
   });
 
@@ -166,13 +167,15 @@ describe("access tokens", () => {
     expect(protectedHeader.alg).toBe("RS256");
     expect(protectedHeader.kid).toBe(jwks.keys[0]?.kid);
     expect(payload).toMatchObject({ iss: `https://sts.windows.net/${t.id}/`, tid: t.id, appid: emu.clientId, azp: emu.clientId, idtyp: "app", appidacr: "1" });
-    expect(payload["roles"]).toEqual(["User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"]);
+    expect(payload["roles"]).toEqual([
+      "User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod", "GroupMember.Read.All", "RoleManagement.Read.Directory", "UserAuthenticationMethod.Read.All",
+    ]);
     // exp is rounded up to the next second: at least expires_in seconds of life.
     expect(payload.exp! - payload.iat!).toBe(clock.now() % 1000 === 0 ? 3599 : 3600);
     expect(payload.nbf).toBe(payload.iat);
     expect(typeof payload["oid"]).toBe("string");
     const readOnly = decodeJwt(await tokenFor(emu, t.id, emu.readOnlyApp));
-    expect(readOnly["roles"]).toEqual(["User.Read.All", "Policy.Read.All"]);
+    expect(readOnly["roles"]).toEqual(["User.Read.All", "Policy.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory", "UserAuthenticationMethod.Read.All"]);
     expect(emu.admin.stats().tokensIssued).toBeGreaterThanOrEqual(2);
   });
 });

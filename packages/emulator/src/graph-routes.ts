@@ -1,15 +1,59 @@
-/** Graph resources: list users, get a user, get/patch beta authentication requirements. */
+/**
+ * Graph resources: users, beta authentication requirements, authentication methods, groups and their
+ * (transitive) members, users' (transitive) memberOf, directory role definitions and assignments.
+ */
+import { authenticationMethods } from "./auth-methods.js";
+import {
+  GROUP_PROPERTIES, noProperty, parseDirectorySelect, parseGroupFilter, parseRoleAssignmentFilter, parseRoleDefinitionFilter, parseRoleExpand,
+  parseSelectOf, principalObject, projectGroup, projectRoleAssignment, projectRoleDefinition, roleDefinitionById,
+  ROLE_ASSIGNMENT_PROPERTIES, ROLE_DEFINITION_PROPERTIES,
+} from "./directory-query.js";
 import { graphError, type ErrorIds } from "./graph-errors.js";
-import type { GraphRoute } from "./graph-path.js";
+import type { DirectoryCast, GraphRoute } from "./graph-path.js";
 import { ODATA_JSON, type GraphCall, type GraphResult } from "./graph-types.js";
-import { effectiveState, findUser, type UserRecord } from "./model.js";
+import {
+  directGroupsOf, directMembers, effectiveState, findGroup, findUser, ROLE_DEFINITIONS, transitiveGroupsOf, transitiveMembers,
+  type DirectoryEntry, type RoleAssignmentRecord, type UserRecord,
+} from "./model.js";
 import { PER_USER_MFA_STATES, type PerUserMfaState } from "./options.js";
 import type { EmulatorState } from "./state.js";
-import { encodeSkipToken, isQueryError, parseListQuery, parseSelect, projectUser, type QueryError } from "./users-query.js";
+import {
+  checkOptions, encodeSkipToken, isQueryError, parseListQuery, parsePaging, parseSelect, projectUser,
+  type Paging, type QueryError,
+} from "./users-query.js";
 
 const READ_USERS = ["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
 const READ_REQUIREMENTS = ["Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"];
 const WRITE_REQUIREMENTS = ["Policy.ReadWrite.AuthenticationMethod"];
+const READ_GROUPS = ["GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
+/** A user's memberships are readable with either group or user read permissions. */
+const READ_MEMBER_OF = [...READ_GROUPS, "User.Read.All", "User.ReadWrite.All"];
+const READ_ROLES = ["RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"];
+const READ_METHODS = ["UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"];
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const LIST_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter"]);
+/** $filter on members / memberOf is not emulated (Graph's advanced queries there are out of scope). */
+const DIRECTORY_OBJECT_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count"]);
+const ROLE_ASSIGNMENT_OPTIONS = new Set([...LIST_OPTIONS, "$expand"]);
+const ENTITY_OPTIONS = new Set(["$select"]);
+
+/** Graph names the property a stray $expand asks for. */
+const noPropertyOn = (type: string) => (name: string) => noProperty(name, type);
+
+type DirectoryRoute = Exclude<GraphRoute, { kind: "error" | "userList" | "user" | "requirements" }>;
+
+/** A page of a collection: the OData context, which items qualify and how each is shown. */
+interface ListSpec<T> {
+  items: readonly T[];
+  paging: Paging;
+  matches: (x: T) => boolean;
+  project: (x: T) => Record<string, unknown>;
+  context: string;
+}
+
+/** "(a,b)" after an entity set in @odata.context when properties were selected. */
+const selected = (select: readonly string[] | undefined) => (select ? `(${select.join(",")})` : "");
 
 const ok = (status: number, body?: unknown): GraphResult =>
   body === undefined ? { status, headers: {} } : { status, headers: { "content-type": ODATA_JSON }, body };
@@ -36,7 +80,7 @@ export class GraphRoutes {
         if (!user) return this.notFound(route.ref, ids);
         const select = parseSelect(options.get("$select"));
         if (isQueryError(select)) return fail(select);
-        const context = `${call.graphBase}/${call.version}/$metadata#users${select ? `(${select.join(",")})` : ""}/$entity`;
+        const context = `${call.graphBase}/${call.version}/$metadata#users${selected(select)}/$entity`;
         return ok(200, { "@odata.context": context, ...projectUser(user, select, true) });
       }
       case "requirements": {
@@ -52,7 +96,160 @@ export class GraphRoutes {
           });
         return this.patchRequirements(call, user, ids);
       }
+      default:
+        if (call.method !== "GET") return methodNotAllowed();
+        return this.directory(call, route, options, ids, fail);
     }
+  }
+
+  /** The read-only directory resources: permission, then the object, then the query. */
+  private directory(call: GraphCall, route: DirectoryRoute, options: Map<string, string>, ids: ErrorIds, fail: (e: QueryError) => GraphResult): GraphResult {
+    const roles = call.caller.roles;
+    const allowed = (needed: readonly string[]) => needed.some((r) => roles.includes(r));
+    const tenant = call.caller.tenant;
+    const base = `${call.graphBase}/${call.version}/$metadata#`;
+    const result = (r: GraphResult | QueryError) => (isQueryError(r) ? fail(r) : r);
+    switch (route.kind) {
+      case "authMethods": {
+        if (!allowed(READ_METHODS)) return this.insufficientPrivileges(ids);
+        const user = findUser(tenant, route.ref);
+        if (!user) return this.notFound(route.ref, ids);
+        // Graph's list of methods takes no query options: they are ignored.
+        return ok(200, { "@odata.context": `${base}users('${encodeURIComponent(route.ref)}')/authentication/methods`, value: authenticationMethods(user) });
+      }
+      case "memberOf": {
+        if (!allowed(READ_MEMBER_OF)) return this.insufficientPrivileges(ids);
+        const user = findUser(tenant, route.ref);
+        if (!user) return this.notFound(route.ref, ids);
+        const groups = route.transitive ? transitiveGroupsOf(tenant, user.id, "user") : directGroupsOf(tenant, user.id, "user");
+        return result(this.directoryObjects(call, groups.map((group) => ({ kind: "group", group })), route.cast, options));
+      }
+      case "groupList": {
+        if (!allowed(READ_GROUPS)) return this.insufficientPrivileges(ids);
+        const unsupported = checkOptions(options, LIST_OPTIONS, noPropertyOn("group"));
+        if (unsupported) return fail(unsupported);
+        const select = parseSelectOf(options.get("$select"), GROUP_PROPERTIES, "group");
+        if (isQueryError(select)) return fail(select);
+        const paging = parsePaging(options, call.headers, tenant.id);
+        if (isQueryError(paging)) return fail(paging);
+        const matches = this.filter(options, parseGroupFilter);
+        if (isQueryError(matches)) return fail(matches);
+        return this.page(call, { items: tenant.groups, paging, matches, project: (g) => projectGroup(g, select), context: `${base}groups${selected(select)}` });
+      }
+      case "group": {
+        if (!allowed(READ_GROUPS)) return this.insufficientPrivileges(ids);
+        const group = this.groupOr(route.id, call, ids);
+        if ("status" in group) return group;
+        const unsupported = checkOptions(options, ENTITY_OPTIONS, noPropertyOn("group"));
+        if (unsupported) return fail(unsupported);
+        const select = parseSelectOf(options.get("$select"), GROUP_PROPERTIES, "group");
+        if (isQueryError(select)) return fail(select);
+        return ok(200, { "@odata.context": `${base}groups${selected(select)}/$entity`, ...projectGroup(group, select) });
+      }
+      case "groupMembers": {
+        if (!allowed(READ_GROUPS)) return this.insufficientPrivileges(ids);
+        const group = this.groupOr(route.id, call, ids);
+        if ("status" in group) return group;
+        const entries = route.transitive ? transitiveMembers(tenant, group) : directMembers(tenant, group);
+        return result(this.directoryObjects(call, entries, route.cast, options));
+      }
+      case "roleDefinitions": {
+        if (!allowed(READ_ROLES)) return this.insufficientPrivileges(ids);
+        const unsupported = checkOptions(options, LIST_OPTIONS, noPropertyOn("unifiedRoleDefinition"));
+        if (unsupported) return fail(unsupported);
+        const select = parseSelectOf(options.get("$select"), ROLE_DEFINITION_PROPERTIES, "unifiedRoleDefinition");
+        if (isQueryError(select)) return fail(select);
+        const paging = parsePaging(options, call.headers, tenant.id);
+        if (isQueryError(paging)) return fail(paging);
+        const matches = this.filter(options, parseRoleDefinitionFilter);
+        if (isQueryError(matches)) return fail(matches);
+        const context = `${base}roleManagement/directory/roleDefinitions${selected(select)}`;
+        return this.page(call, { items: ROLE_DEFINITIONS, paging, matches, project: (r) => projectRoleDefinition(r, select), context });
+      }
+      case "roleDefinition": {
+        if (!allowed(READ_ROLES)) return this.insufficientPrivileges(ids);
+        const definition = roleDefinitionById(route.id);
+        if (!definition) return this.notFound(route.id, ids);
+        const unsupported = checkOptions(options, ENTITY_OPTIONS, noPropertyOn("unifiedRoleDefinition"));
+        if (unsupported) return fail(unsupported);
+        const select = parseSelectOf(options.get("$select"), ROLE_DEFINITION_PROPERTIES, "unifiedRoleDefinition");
+        if (isQueryError(select)) return fail(select);
+        return ok(200, { "@odata.context": `${base}roleManagement/directory/roleDefinitions${selected(select)}/$entity`, ...projectRoleDefinition(definition, select) });
+      }
+      case "roleAssignments":
+      case "roleAssignment": {
+        if (!allowed(READ_ROLES)) return this.insufficientPrivileges(ids);
+        return result(this.roleAssignments(call, route.kind === "roleAssignment" ? route.id : undefined, options, ids));
+      }
+    }
+  }
+
+  /** 400 for an id that is not a GUID (as Graph answers), 404 for an unknown one. */
+  private groupOr(id: string, call: GraphCall, ids: ErrorIds) {
+    if (!GUID.test(id)) return graphError(400, "Request_BadRequest", `Invalid object identifier '${id}'.`, ids);
+    return findGroup(call.caller.tenant, id) ?? this.notFound(id, ids);
+  }
+
+  private filter<T>(options: Map<string, string>, parse: (text: string) => ((x: T) => boolean) | QueryError): ((x: T) => boolean) | QueryError {
+    const text = options.get("$filter");
+    return text === undefined || text.trim() === "" ? () => true : parse(text);
+  }
+
+  /** members, transitiveMembers, memberOf, transitiveMemberOf: users and groups, each with its @odata.type. */
+  private directoryObjects(call: GraphCall, entries: readonly DirectoryEntry[], cast: DirectoryCast, options: Map<string, string>): GraphResult | QueryError {
+    const typeName = cast === "user" || cast === "group" ? cast : "directoryObject";
+    const unsupported = checkOptions(options, DIRECTORY_OBJECT_OPTIONS, noPropertyOn(typeName));
+    if (unsupported) return unsupported;
+    const select = parseDirectorySelect(options.get("$select"), cast === "user" || cast === "group" ? cast : undefined);
+    if (isQueryError(select)) return select;
+    const paging = parsePaging(options, call.headers, call.caller.tenant.id);
+    if (isQueryError(paging)) return paging;
+    const includeState = !this.state.config.omitPerUserMfaStateInList;
+    // Only users and groups exist here: a cast to any other directory type is an empty collection.
+    const items = cast === undefined ? entries : cast === "other" ? [] : entries.filter((e) => e.kind === cast);
+    const set = cast === "user" ? "users" : cast === "group" ? "groups" : "directoryObjects";
+    const context = `${call.graphBase}/${call.version}/$metadata#${set}${selected(select.names)}`;
+    const project = (e: DirectoryEntry): Record<string, unknown> =>
+      e.kind === "user"
+        ? { "@odata.type": "#microsoft.graph.user", ...projectUser(e.user, select.user, includeState) }
+        : { "@odata.type": "#microsoft.graph.group", ...projectGroup(e.group, select.group) };
+    return this.page(call, { items, paging, matches: () => true, project, context });
+  }
+
+  private roleAssignments(call: GraphCall, id: string | undefined, options: Map<string, string>, ids: ErrorIds): GraphResult | QueryError {
+    const tenant = call.caller.tenant;
+    let single: RoleAssignmentRecord | undefined;
+    if (id !== undefined) {
+      single = tenant.roleAssignments.find((a) => a.id === id);
+      if (!single) return this.notFound(id, ids);
+    }
+    const unsupported = checkOptions(options, single ? new Set([...ENTITY_OPTIONS, "$expand"]) : ROLE_ASSIGNMENT_OPTIONS, noPropertyOn("unifiedRoleAssignment"));
+    if (unsupported) return unsupported;
+    const select = parseSelectOf(options.get("$select"), ROLE_ASSIGNMENT_PROPERTIES, "unifiedRoleAssignment");
+    if (isQueryError(select)) return select;
+    const expand = parseRoleExpand(options.get("$expand"));
+    if (isQueryError(expand)) return expand;
+    const project = (a: RoleAssignmentRecord) => {
+      const out = projectRoleAssignment(a, select);
+      for (const e of expand) {
+        if (e === "principal") {
+          const user = tenant.byId.get(a.principalId);
+          out["principal"] = user ? principalObject(user) : null;
+        } else {
+          const definition = roleDefinitionById(a.roleDefinitionId);
+          out["roleDefinition"] = definition ? projectRoleDefinition(definition, undefined) : null;
+        }
+      }
+      return out;
+    };
+    const shape = [...(select ?? []), ...expand.map((e) => `${e}()`)];
+    const context = `${call.graphBase}/${call.version}/$metadata#roleManagement/directory/roleAssignments${shape.length > 0 ? `(${shape.join(",")})` : ""}`;
+    if (single) return ok(200, { "@odata.context": `${context}/$entity`, ...project(single) });
+    const paging = parsePaging(options, call.headers, tenant.id);
+    if (isQueryError(paging)) return paging;
+    const matches = this.filter(options, parseRoleAssignmentFilter);
+    if (isQueryError(matches)) return matches;
+    return this.page(call, { items: tenant.roleAssignments, paging, matches, project, context });
   }
 
   private insufficientPrivileges(ids: ErrorIds): GraphResult {
@@ -68,21 +265,30 @@ export class GraphRoutes {
     const query = parseListQuery(options, call.headers, tenant.id);
     if (isQueryError(query)) return fail(query);
     const includeState = !this.state.config.omitPerUserMfaStateInList;
-    const users = tenant.users;
-    const page: Record<string, unknown>[] = [];
-    let i = query.start;
-    for (; i < users.length && page.length < query.top; i++) {
-      const u = users[i] as UserRecord;
-      if (query.matches(u)) page.push(projectUser(u, query.select, includeState));
+    return this.page(call, {
+      items: tenant.users,
+      paging: { top: query.top, count: query.count, eventual: false, start: query.start },
+      matches: query.matches,
+      project: (u: UserRecord) => projectUser(u, query.select, includeState),
+      context: `${call.graphBase}/${call.version}/$metadata#users${selected(query.select)}`,
+    });
+  }
+
+  /** One page from `paging.start`; the skiptoken is the scan position, so pages never repeat or skip. */
+  private page<T>(call: GraphCall, spec: ListSpec<T>): GraphResult {
+    const { items, paging, matches } = spec;
+    const value: Record<string, unknown>[] = [];
+    let i = paging.start;
+    for (; i < items.length && value.length < paging.top; i++) {
+      const x = items[i] as T;
+      if (matches(x)) value.push(spec.project(x));
     }
-    // Only link to a next page that has at least one user.
-    while (i < users.length && !query.matches(users[i] as UserRecord)) i++;
-    const body: Record<string, unknown> = {
-      "@odata.context": `${call.graphBase}/${call.version}/$metadata#users${query.select ? `(${query.select.join(",")})` : ""}`,
-    };
-    if (query.count) body["@odata.count"] = users.reduce((n, u) => (query.matches(u) ? n + 1 : n), 0);
-    if (i < users.length) body["@odata.nextLink"] = this.nextLink(call, encodeSkipToken(tenant.id, i));
-    body["value"] = page;
+    // Only link to a next page that has at least one item.
+    while (i < items.length && !matches(items[i] as T)) i++;
+    const body: Record<string, unknown> = { "@odata.context": spec.context };
+    if (paging.count) body["@odata.count"] = items.reduce((n, x) => (matches(x) ? n + 1 : n), 0);
+    if (i < items.length) body["@odata.nextLink"] = this.nextLink(call, encodeSkipToken(call.caller.tenant.id, i));
+    body["value"] = value;
     return ok(200, body);
   }
 

@@ -108,7 +108,7 @@ describe("GET /users/{id | upn}", () => {
 describe("unknown routes", () => {
   it("answers like Graph: bad version, unknown segment, /me, v1.0 has no requirements, wrong method", async () => {
     expectGraphError(await graph(emu, token, "/v2.0/users"), 400, "BadRequest", "Invalid version.");
-    expectGraphError(await graph(emu, token, "/v1.0/groups"), 400, "BadRequest", "Resource not found for the segment 'groups'.");
+    expectGraphError(await graph(emu, token, "/v1.0/devices"), 400, "BadRequest", "Resource not found for the segment 'devices'.");
     expectGraphError(await graph(emu, token, "/v1.0/me"), 400, "BadRequest", "/me request is only valid with delegated authentication flow.");
     expectGraphError(await graph(emu, token, `/v1.0/users/admin@${domain()}/authentication/requirements`), 400, "BadRequest", "Resource not found for the segment 'requirements'.");
     expectGraphError(await graph(emu, token, `/beta/users/admin@${domain()}/manager`), 400, "BadRequest", "Resource not found for the segment 'manager'.");

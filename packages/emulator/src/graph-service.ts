@@ -3,7 +3,7 @@ import { runBatch } from "./batch.js";
 import { GRAPH_APP_ID, type Endpoints } from "./endpoints.js";
 import type { FaultInjector } from "./faults.js";
 import { codeForStatus, graphError, type ErrorIds } from "./graph-errors.js";
-import { parseGraphPath, splitPathAndQuery } from "./graph-path.js";
+import { isListRoute, parseGraphPath, splitPathAndQuery } from "./graph-path.js";
 import { GraphRoutes } from "./graph-routes.js";
 import type { Caller, GraphCall, GraphResult, GraphVersion } from "./graph-types.js";
 import { delay, type Outcome, type RequestContext } from "./http.js";
@@ -90,7 +90,7 @@ export class GraphService {
     const { path, search } = splitPathAndQuery(call.pathAndQuery);
     const options = queryOptions(search);
     const route = parseGraphPath(path, call.version);
-    const cost = requestCost(call.method, route.kind === "userList", options);
+    const cost = requestCost(call.method, isListRoute(route), options);
 
     const fault = await this.applyFault(call, inBatch, ids, cost.ru);
     if (fault) return fault;

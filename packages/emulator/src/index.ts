@@ -15,11 +15,16 @@ export {
 } from "./options.js";
 export {
   NotFoundError,
+  type AdminGroupView,
+  type AdminRoleAssignmentView,
   type AdminUserPatch,
   type AdminUserState,
   type AppCredentials,
   type AdminUserView,
   type EmulatorAdmin,
+  type GroupMembersRequest,
+  type GroupRequest,
+  type RoleRequest,
   type SeedRequest,
   type TenantSummary,
 } from "./admin.js";

@@ -1,4 +1,4 @@
-/** OData query options on /users: $select, $top, $skiptoken, $count, and the few $filter clauses mfactl uses. */
+/** OData query options on /users: $select, $top, $skiptoken, $count, and the few $filter clauses mfactl uses; paging shared by every collection. */
 import { LICENSE_SKUS, type UserRecord } from "./model.js";
 
 /** Properties a client may $select (a subset of microsoft.graph.user, plus the undocumented perUserMfaState). */
@@ -130,15 +130,27 @@ function decodeSkipToken(tenantId: string, token: string): number | undefined {
 
 const SUPPORTED_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter"]);
 
-export function parseListQuery(options: Map<string, string>, headers: Record<string, string>, tenantId: string): ListQuery | QueryError {
+/** Paging and counting, shared by every directory collection: $top (1..999, default 100), $count, $skiptoken. */
+export interface Paging {
+  top: number;
+  count: boolean;
+  /** ConsistencyLevel: eventual was sent. */
+  eventual: boolean;
+  /** Position in the collection to resume from. */
+  start: number;
+}
+
+/** Rejects `$` options outside `supported`; `onExpand` answers a stray $expand (Graph names the property). */
+export function checkOptions(options: Map<string, string>, supported: ReadonlySet<string>, onExpand: (value: string) => QueryError): QueryError | undefined {
   for (const name of options.keys())
-    if (name.startsWith("$") && !SUPPORTED_OPTIONS.has(name)) {
-      if (name === "$expand") return noProperty(options.get(name) ?? "");
+    if (name.startsWith("$") && !supported.has(name)) {
+      if (name === "$expand") return onExpand(options.get(name) ?? "");
       return { status: 400, code: "Request_UnsupportedQuery", message: `Query option '${name}' is not supported.` };
     }
-  const select = parseSelect(options.get("$select"));
-  if (isQueryError(select)) return select;
+  return undefined;
+}
 
+export function parsePaging(options: Map<string, string>, headers: Record<string, string>, tenantId: string): Paging | QueryError {
   let top = 100;
   const topText = options.get("$top");
   if (topText !== undefined) {
@@ -155,14 +167,6 @@ export function parseListQuery(options: Map<string, string>, headers: Record<str
   const count = countText === "true";
   if (count && !eventual) return { status: 400, code: "Request_BadRequest", message: "$count is not currently supported." };
 
-  let matches: (u: UserRecord) => boolean = () => true;
-  const filterText = options.get("$filter");
-  if (filterText !== undefined && filterText.trim() !== "") {
-    const parsed = parseFilter(filterText, eventual && count);
-    if (isQueryError(parsed)) return parsed;
-    matches = parsed;
-  }
-
   let start = 0;
   const skip = options.get("$skiptoken");
   if (skip !== undefined) {
@@ -171,13 +175,31 @@ export function parseListQuery(options: Map<string, string>, headers: Record<str
       return { status: 400, code: "Directory_ExpiredPageToken", message: "The specified page token value has expired and can no longer be included in your request." };
     start = position;
   }
-  return { select, top, count, matches, start };
+  return { top, count, eventual, start };
 }
 
-/** Resource units of a Graph request (identity throttling table): list users 2, other GETs 1, writes 1 + 1 write. */
-export function requestCost(method: string, isUserList: boolean, options: Map<string, string>): { ru: number; writes: number } {
+export function parseListQuery(options: Map<string, string>, headers: Record<string, string>, tenantId: string): ListQuery | QueryError {
+  const unsupported = checkOptions(options, SUPPORTED_OPTIONS, noProperty);
+  if (unsupported) return unsupported;
+  const select = parseSelect(options.get("$select"));
+  if (isQueryError(select)) return select;
+  const paging = parsePaging(options, headers, tenantId);
+  if (isQueryError(paging)) return paging;
+
+  let matches: (u: UserRecord) => boolean = () => true;
+  const filterText = options.get("$filter");
+  if (filterText !== undefined && filterText.trim() !== "") {
+    const parsed = parseFilter(filterText, paging.eventual && paging.count);
+    if (isQueryError(parsed)) return parsed;
+    matches = parsed;
+  }
+  return { select, top: paging.top, count: paging.count, matches, start: paging.start };
+}
+
+/** Resource units of a Graph request (identity throttling table): list GETs 2, other GETs 1, writes 1 + 1 write. */
+export function requestCost(method: string, isList: boolean, options: Map<string, string>): { ru: number; writes: number } {
   const write = method !== "GET" && method !== "HEAD";
-  let ru = !write && isUserList ? 2 : 1;
+  let ru = !write && isList ? 2 : 1;
   if (options.has("$select")) ru -= 1;
   if (options.has("$expand")) ru += 1;
   const top = Number(options.get("$top"));
