@@ -96,28 +96,35 @@ export function memoryJournal(): JournalStore {
       run.heartbeatAt = at;
       return true;
     },
-    async beginChange(runId, seq, previousState, at) {
+    async beginChange(runId: string, seq: number, ownerId: string, previousState: JournalChange["previousState"], at: string) {
       const c = change(runId, seq);
-      if (c.status !== "pending" && c.status !== "inFlight") throw new Error(`change ${seq} of run ${runId} is already settled (${c.status})`);
+      if (get(runId).owner?.id !== ownerId) return false;
+      if (c.status !== "pending" && c.status !== "inFlight") throw new Error(`Change ${seq} of run ${runId} is already settled (${c.status}); it is not sent again.`);
       c.status = "inFlight";
       if (previousState !== undefined) c.previousState = previousState;
       c.sentAt = at;
       c.updatedAt = at;
+      return true;
     },
-    async settleChange(runId: string, seq: number, s: ChangeSettlement) {
+    async settleChange(runId: string, seq: number, ownerId: string, s: ChangeSettlement) {
       const c = change(runId, seq);
+      if (get(runId).owner?.id !== ownerId) return false;
+      if (c.status !== "pending" && c.status !== "inFlight") throw new Error(`Change ${seq} of run ${runId} is already settled (${c.status}); a change is settled once.`);
       c.status = s.status;
       if (s.previousState !== undefined) c.previousState = s.previousState;
       if (s.perUserMfaState !== undefined) c.perUserMfaState = s.perUserMfaState;
       if (s.requestId !== undefined) c.requestId = s.requestId;
       if (s.error !== undefined) c.error = structuredClone(s.error);
       c.updatedAt = s.at;
+      return true;
     },
-    async finishRun(runId: string, status: Exclude<RunStatus, "running">, at: string) {
+    async finishRun(runId: string, ownerId: string, status: Exclude<RunStatus, "running">, at: string) {
       const run = get(runId);
+      if (run.owner?.id !== ownerId) return false;
       run.status = status;
       run.finishedAt = at;
       delete run.owner;
+      return true;
     },
     async getRun(runId) {
       const run = runs.get(runId);
@@ -136,7 +143,13 @@ export function memoryJournal(): JournalStore {
         .map(view);
     },
     async *changes(runId: string, query: ChangesQuery = {}) {
-      for (const c of get(runId).changes) if (!query.status || query.status.includes(c.status)) yield structuredClone(c);
+      let n = 0;
+      for (const c of get(runId).changes) {
+        if (query.afterSeq !== undefined && c.seq <= query.afterSeq) continue;
+        if (query.status && !query.status.includes(c.status)) continue;
+        if (query.limit !== undefined && n++ >= query.limit) return;
+        yield structuredClone(c);
+      }
     },
     async close() {},
   };

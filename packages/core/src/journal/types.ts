@@ -9,7 +9,7 @@ import { ErrorInfoSchema } from "../domain/vocabulary.js";
  * `memoryJournal()` serves library callers and tests that need no database.
  */
 
-export const RUN_KINDS = ["set", "bulk-set", "apply", "undo", "enforce", "resume"] as const;
+export const RUN_KINDS = ["set", "bulk-set", "apply", "undo", "enforce"] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
 
 /**
@@ -135,10 +135,17 @@ export interface ListRunsOptions {
 
 export interface ChangesQuery {
   status?: readonly JournalChangeStatus[] | undefined;
+  /** Only changes with a greater seq (paging). */
+  afterSeq?: number | undefined;
+  /** At most this many changes. */
+  limit?: number | undefined;
 }
 
 /**
- * Storage of runs and their changes. Every method is atomic. Implementations throw
+ * Storage of runs and their changes. Every method is atomic. Every write to a run after
+ * `createRun` names the owner it is made for and happens only while that owner holds the run, in
+ * the same atomic step: a process that was paused while another took its run over can never
+ * record, and so never send, a change, nor settle or finish the run. Implementations throw
  * `JournalUnavailableError` when the database cannot be opened, read or written (locked,
  * corrupt, no permission), `PlanAlreadyRunError` when a plan already has a run, and
  * `RunNotFoundError` for an unknown run id.
@@ -155,16 +162,40 @@ export interface JournalStore {
   claimRun(runId: string, owner: RunOwner, expectedOwnerId: string | undefined, at: string): Promise<boolean>;
   /** The owner is alive. Returns false when the run is no longer owned by `ownerId` (taken over). */
   heartbeat(runId: string, ownerId: string, at: string): Promise<boolean>;
-  /** Write-ahead: the change is about to be sent; records the state read before it. Only from `pending` or `inFlight`. */
-  beginChange(runId: string, seq: number, previousState: JournalChange["previousState"], at: string): Promise<void>;
-  settleChange(runId: string, seq: number, settlement: ChangeSettlement): Promise<void>;
-  /** Ends the run (`completed` or `interrupted`) and releases its owner. */
-  finishRun(runId: string, status: Exclude<RunStatus, "running">, at: string): Promise<void>;
+  /**
+   * Write-ahead: the change is about to be sent; records the state read before it (kept when
+   * `previousState` is undefined). A compare and swap on the run's owner, atomic with the write:
+   * when `ownerId` is not the run's current owner (taken over by another process, or no owner
+   * because the run finished) it records nothing and returns false, and the caller must not
+   * send the change. Only from `pending` or `inFlight`: the owner beginning a settled change
+   * throws (a settled change is never sent again). An unknown run or change: RunNotFoundError.
+   * Checked in that order: existence, owner, status.
+   */
+  beginChange(runId: string, seq: number, ownerId: string, previousState: JournalChange["previousState"], at: string): Promise<boolean>;
+  /**
+   * Settles a `pending` or `inFlight` change, with the same compare and swap on the owner as
+   * `beginChange`: false, and nothing written, when `ownerId` is not the run's current owner
+   * (a process that lost the run leaves the change to the new owner, who reads it again). A
+   * change is settled once: the owner settling an already settled change throws, and the first
+   * settlement stays. An unknown run or change: RunNotFoundError. Checked in that order.
+   */
+  settleChange(runId: string, seq: number, ownerId: string, settlement: ChangeSettlement): Promise<boolean>;
+  /**
+   * Ends the run (`completed` or `interrupted`) and releases its owner, only when `ownerId` owns
+   * it (compare and swap): otherwise it changes nothing and returns false, so a process that lost
+   * the run cannot release the new owner's claim. After it the run has no owner, so every owner
+   * checked write (`beginChange`, `settleChange`, `finishRun`, `heartbeat`) returns false until
+   * `claimRun`. An unknown run: RunNotFoundError.
+   */
+  finishRun(runId: string, ownerId: string, status: Exclude<RunStatus, "running">, at: string): Promise<boolean>;
   getRun(runId: string): Promise<RunRecord | undefined>;
   /** Run ids starting with `prefix`, newest first (for short ids typed by people). */
   findRuns(prefix: string, limit?: number): Promise<RunRecord[]>;
   listRuns(options?: ListRunsOptions): Promise<RunRecord[]>;
-  /** The run's changes in `seq` order, streamed. */
+  /**
+   * The run's changes in `seq` order, streamed. Callers that write to the journal while they
+   * process changes read it in pages (`afterSeq` + `limit`), each page read to its end first.
+   */
   changes(runId: string, query?: ChangesQuery): AsyncIterable<JournalChange>;
   close(): Promise<void>;
 }
