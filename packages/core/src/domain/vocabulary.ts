@@ -12,10 +12,12 @@ export const FIELD_DESCRIPTIONS = {
   perUserMfaState: "The per-user MFA state read from Graph (after a change: the value read back).",
   previousState: "The state read before the change.",
   requestedState: "The state asked for.",
-  status: "changed | unchanged | failed (wouldChange in a dry run).",
+  status: "changed | unchanged | failed | conflict (the state was not what the plan read; nothing sent) | wouldChange (dry run).",
   requestId: "The Graph request id of the change (or of the failed request).",
   error: "Why it failed: a Graph error code and message.",
   warnings: "Things the administrator should know, for example enforced with no registered method.",
+  runId: "The journal run that made (or would make) the change.",
+  expectedState: "The state a plan or undo expects to find before changing a user (else: conflict).",
 } as const;
 
 export const ErrorInfoSchema = z.object({
@@ -26,6 +28,14 @@ export const ErrorInfoSchema = z.object({
 });
 export type ErrorInfo = z.infer<typeof ErrorInfoSchema>;
 
+/** Something the administrator should know about a change before making it. */
+export const WarningSchema = z.object({
+  /** Stable, for scripts: `NoRegisteredMethod`, `AdminLosesMfa`, `ProtectedAccount`, ... */
+  code: z.string(),
+  message: z.string(),
+});
+export type Warning = z.infer<typeof WarningSchema>;
+
 export const UserMfaStateSchema = z.object({
   tenant: z.string(),
   id: z.string(),
@@ -34,7 +44,7 @@ export const UserMfaStateSchema = z.object({
 });
 export type UserMfaState = z.infer<typeof UserMfaStateSchema>;
 
-export const CHANGE_STATUSES = ["changed", "unchanged", "failed", "wouldChange"] as const;
+export const CHANGE_STATUSES = ["changed", "unchanged", "failed", "conflict", "wouldChange"] as const;
 export const ChangeStatusSchema = z.enum(CHANGE_STATUSES);
 export type ChangeStatus = z.infer<typeof ChangeStatusSchema>;
 
@@ -51,7 +61,9 @@ export const UserMfaChangeSchema = z.object({
   status: ChangeStatusSchema,
   requestId: z.string().optional(),
   error: ErrorInfoSchema.optional(),
-  warnings: z.array(z.string()).optional(),
+  warnings: z.array(WarningSchema).optional(),
+  /** The journal run that made the change. */
+  runId: z.string().optional(),
 });
 export type UserMfaChange = z.infer<typeof UserMfaChangeSchema>;
 

@@ -7,6 +7,8 @@ import type { BatchEngine } from "../engine/types.js";
 import { mapConcurrent, mergeBounded } from "../util/concurrent.js";
 import { applyChange, decide, failed, type ApplyOptions, type ChangeTarget } from "./apply-change.js";
 import { errorInfo } from "./errors-to-info.js";
+import { groupMemberIds, groupMemberUsers, resolveGroup } from "./directory.js";
+import type { ProtectedAccounts } from "./guard-rails.js";
 import { enginePort } from "./mfa-port.js";
 import { parseInput } from "./parse-input.js";
 import type { ProgressEvent } from "./report.js";
@@ -28,6 +30,8 @@ export const BulkSetInputSchema = z.object({
   filters: UserFiltersSchema.default({}),
   /** Every user of the tenants (no filter): asked for explicitly, never implied. */
   allUsers: z.boolean().default(false),
+  /** Members of this group (object id or display name, resolved in each tenant), nested membership included. */
+  group: z.string().trim().min(1).optional(),
   /** UPNs or object ids left alone. */
   exclude: z.array(z.string()).default([]),
   dryRun: z.boolean().default(false),
@@ -38,7 +42,9 @@ export type BulkSetInput = z.input<typeof BulkSetInputSchema>;
 export type BulkPlanItem =
   | { kind: "change"; target: ChangeTarget }
   | { kind: "result"; change: UserMfaChange }
-  | { kind: "excluded"; tenant: string; userPrincipalName: string }
+  | { kind: "excluded"; tenant: string; id: string; userPrincipalName: string }
+  /** A protected account the selection reached; the caller leaves it out or refuses the run. */
+  | { kind: "protected"; target: ChangeTarget; reason: string }
   | { kind: "tenant"; outcome: TenantOutcome };
 
 export interface BulkOptions extends ApplyOptions {
@@ -46,9 +52,13 @@ export interface BulkOptions extends ApplyOptions {
   /** Users in flight per tenant (the engine paces them). Default 1000. */
   window?: number | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
+  /** Accounts reported as `protected` instead of planned (unless allowed). */
+  protectedAccounts?: ProtectedAccounts | undefined;
+  /** Plan protected accounts like any other (--include-protected). */
+  includeProtected?: boolean | undefined;
 }
 
-interface ValidatedBulk {
+export interface ValidatedBulk {
   tenants: string[];
   state: MfaState;
   /** Per tenant, the users named (canonical refs), or undefined for a filter selection. */
@@ -61,11 +71,12 @@ interface ValidatedBulk {
 export function validateBulkSet(raw: BulkSetInput): ValidatedBulk {
   const input = parseInput(BulkSetInputSchema, raw);
   const tenants = [...new Set(input.tenants)];
-  const selections = [input.users !== undefined, hasFilters(input.filters), input.allUsers].filter(Boolean).length;
-  if (input.users !== undefined && (hasFilters(input.filters) || input.allUsers)) {
-    throw new UsageError("Give users (--input or --users) or filters, not both: filters select users from the tenants' listings.");
+  const selections = [input.users !== undefined, hasFilters(input.filters), input.allUsers, input.group !== undefined].filter(Boolean).length;
+  if (input.users !== undefined && (hasFilters(input.filters) || input.allUsers || input.group !== undefined)) {
+    throw new UsageError("Give users (--input or --users) or a selection (filters, --group, --all-users), not both.");
   }
-  if (selections === 0) throw new UsageError("Which users? Give --input <file>, --users a,b,c, a filter (--where-state, --licensed, --members, --guests, --enabled-accounts) or --all-users.");
+  if (input.group !== undefined && input.allUsers) throw new UsageError("Give --group or --all-users, not both.");
+  if (selections === 0) throw new UsageError("Which users? Give --input <file>, --users a,b,c, --group <id|name>, a filter (--where-state, --licensed, --members, --guests, --enabled-accounts) or --all-users.");
   const exclude = new Set(input.exclude.map((e) => e.trim().toLowerCase()));
 
   let usersByTenant: Map<string, string[]> | undefined;
@@ -133,35 +144,57 @@ export async function* planBulkSet(engine: BatchEngine, validated: ValidatedBulk
       let users = 0;
       let tenantError: unknown;
       const classify = (target: ChangeTarget): BulkPlanItem => {
-        const result = decide(target, input.dryRun);
-        return result ? { kind: "result", change: result } : { kind: "change", target };
+        const unchanged = decide(target, false);
+        if (unchanged) return { kind: "result", change: unchanged };
+        // Protected before the dry run's wouldChange: a preview shows what the real run would refuse.
+        const reason = options.includeProtected ? undefined : options.protectedAccounts?.reason(tenant, target.user);
+        if (reason) return { kind: "protected", target, reason };
+        const preview = decide(target, input.dryRun);
+        return preview ? { kind: "result", change: preview } : { kind: "change", target };
       };
+      const readNamed = (named: Iterable<string> | AsyncIterable<string>) =>
+        mapConcurrent(named, options.window ?? 1000, async (user): Promise<BulkPlanItem> => {
+          try {
+            const resolved = await port.resolveUser(tenant, user, options.signal);
+            if (isExcluded(resolved.id, resolved.userPrincipalName)) return { kind: "excluded", tenant, id: resolved.id, userPrincipalName: resolved.userPrincipalName };
+            const { state: previousState } = await port.readState(tenant, resolved, options.signal);
+            return classify({ tenant, user: resolved, previousState, requestedState: state });
+          } catch (error) {
+            if (error instanceof AuthError || error instanceof NetworkError) tenantError ??= error;
+            return { kind: "result", change: failed({ tenant, requestedState: state, id: "", userPrincipalName: user }, error) };
+          }
+        });
       try {
         if (usersByTenant) {
           const named = usersByTenant.get(tenant) ?? [];
           emit({ type: "listed", tenant, count: named.length });
-          const items = mapConcurrent(named, options.window ?? 1000, async (user): Promise<BulkPlanItem> => {
-            try {
-              const resolved = await port.resolveUser(tenant, user, options.signal);
-              if (isExcluded(resolved.id, resolved.userPrincipalName)) return { kind: "excluded", tenant, userPrincipalName: resolved.userPrincipalName };
-              const { state: previousState } = await port.readState(tenant, resolved, options.signal);
-              return classify({ tenant, user: resolved, previousState, requestedState: state });
-            } catch (error) {
-              if (error instanceof AuthError || error instanceof NetworkError) tenantError ??= error;
-              return { kind: "result", change: failed({ tenant, requestedState: state, id: "", userPrincipalName: user }, error) };
+          for await (const item of readNamed(named)) {
+            users++;
+            emit({ type: "progress", tenant, done: users });
+            yield item;
+          }
+        } else if (input.group !== undefined && !hasFilters(input.filters)) {
+          // Members only: read each member's state rather than list the whole tenant.
+          const group = await resolveGroup(engine, tenant, input.group, options.signal);
+          const members = async function* () {
+            for await (const page of groupMemberUsers(engine, tenant, group.id, options.signal)) {
+              emit({ type: "listed", tenant, count: page.length });
+              for (const m of page) yield m.id;
             }
-          });
-          for await (const item of items) {
+          };
+          for await (const item of readNamed(members())) {
             users++;
             emit({ type: "progress", tenant, done: users });
             yield item;
           }
         } else {
+          const inGroup = input.group !== undefined ? await groupMemberIds(engine, tenant, (await resolveGroup(engine, tenant, input.group, options.signal)).id, options.signal) : undefined;
           for await (const row of listTenantUsers(engine, tenant, { filters: input.filters, strategy: input.readStrategy, signal: options.signal, onListed: (count) => emit({ type: "listed", tenant, count }) })) {
+            if (inGroup && !inGroup.has(row.id.toLowerCase())) continue;
             users++;
             emit({ type: "progress", tenant, done: users });
             if (isExcluded(row.id, row.userPrincipalName)) {
-              yield { kind: "excluded", tenant, userPrincipalName: row.userPrincipalName };
+              yield { kind: "excluded", tenant, id: row.id, userPrincipalName: row.userPrincipalName };
               continue;
             }
             yield classify({ tenant, user: { id: row.id, userPrincipalName: row.userPrincipalName }, previousState: row.perUserMfaState, requestedState: state });

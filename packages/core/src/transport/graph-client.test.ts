@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { GraphError, NetworkError, UsageError } from "../domain/errors.js";
 import { userPathSegment } from "../domain/references.js";
 import { InstantClock, ManualClock } from "./clock.js";
-import { buildGraphUrl, createGraphClient, encodeQuery, graphPaginate } from "./graph-client.js";
+import { buildGraphUrl, createGraphClient, encodeQuery, graphPaginate, permissionFor } from "./graph-client.js";
 import type { FetchLike, GraphClientOptions, TokenProvider, TransportEvent } from "./types.js";
 
 const SECRET = "client-secret-value-that-must-not-leak";
@@ -165,7 +165,15 @@ describe("requests and responses", () => {
     const { client } = setup([graphError(403, "accessDenied", "Request Authorization failed", "inner", { "request-id": "header-id" })]);
     const error = (await client.request({ tenant: TENANT, method: "GET", path: "/v1.0/users" }).catch((e: unknown) => e)) as GraphError;
     expect(error.requestId).toBe("header-id");
-    expect(error.message).toContain("Policy.Read.All");
+    expect(error.message).toContain("reading users needs User.Read.All");
+  });
+
+  it("names the permission the failing call needs", () => {
+    expect(permissionFor("/beta/users/x/authentication/requirements", "GET")).toMatch(/Policy\.Read\.All/);
+    expect(permissionFor("/beta/users/x/authentication/requirements", "PATCH")).toMatch(/Policy\.ReadWrite\.AuthenticationMethod/);
+    expect(permissionFor("/v1.0/users/x/authentication/methods", "GET")).toMatch(/UserAuthenticationMethod\.Read\.All/);
+    expect(permissionFor("/v1.0/groups/g/transitiveMembers/microsoft.graph.user", "GET")).toMatch(/GroupMember\.Read\.All/);
+    expect(permissionFor("/v1.0/roleManagement/directory/roleAssignments", "GET")).toMatch(/RoleManagement\.Read\.Directory/);
   });
 
   it("gives up on persistent 429 with a GraphError that counts the attempts", async () => {

@@ -118,12 +118,22 @@ function errorFields(body: unknown): { code: string | undefined; message: string
   };
 }
 
-function hintFor(status: number, tenant: string): string {
+/** The application permission a Graph path needs, for the 403 hint. */
+export function permissionFor(path: string, method: string): string {
+  if (/\/authentication\/methods/i.test(path)) return "reading registered methods needs UserAuthenticationMethod.Read.All";
+  if (/\/authentication\/requirements/i.test(path)) return method === "GET" ? "reading per-user MFA needs Policy.Read.All" : "changing per-user MFA needs Policy.ReadWrite.AuthenticationMethod";
+  if (/\/roleManagement\//i.test(path)) return "reading directory roles needs RoleManagement.Read.Directory";
+  if (/\/groups\b|\/(transitive)?memberOf/i.test(path)) return "reading groups and their members needs GroupMember.Read.All";
+  if (/\/users\b/i.test(path)) return "reading users needs User.Read.All";
+  return "reading per-user MFA needs Policy.Read.All, changing it Policy.ReadWrite.AuthenticationMethod";
+}
+
+function hintFor(status: number, tenant: string, path = "", method = "GET"): string {
   switch (status) {
     case 401:
       return " Graph rejected the app's token: check the app registration and that it is consented in this tenant.";
     case 403:
-      return ` The app lacks the Graph permission for this call, or admin consent for it, in tenant ${tenant} (reading per-user MFA needs Policy.Read.All, changing it Policy.ReadWrite.AuthenticationMethod).`;
+      return ` The app lacks the Graph permission for this call, or admin consent for it, in tenant ${tenant} (${permissionFor(path, method)}).`;
     case 429:
       return " Graph is throttling this app in the tenant: try again later or with less concurrency.";
     default:
@@ -250,7 +260,7 @@ export function createGraphClient(options: GraphClientOptions): GraphClientWithR
       const tries = attempts > 1 ? ` Gave up after ${attempts} attempts.` : "";
       const rid = requestId ? ` (request-id ${requestId})` : "";
       throw new GraphError(
-        `Graph answered ${raw.status} ${code} to ${req.method} ${pathOf(url, graphUrl)} (${who})${detail}.${hintFor(raw.status, tenant)}${tries}${rid}`,
+        `Graph answered ${raw.status} ${code} to ${req.method} ${pathOf(url, graphUrl)} (${who})${detail}.${hintFor(raw.status, tenant, pathOf(url, graphUrl), req.method)}${tries}${rid}`,
         { status: raw.status, code, requestId, tenant, user: req.user, attempts },
       );
     }
