@@ -140,6 +140,8 @@ class Bench {
     return {
       ...env,
       XDG_CONFIG_HOME: this.dir,
+      // bulk set journals every change: the bench's journal lives in its scratch folder.
+      XDG_STATE_HOME: this.dir,
       MFACTL_AUTHORITY_HOST: f.authorityHost,
       MFACTL_GRAPH_URL: f.graphUrl,
       MFACTL_CA_FILE: f.caFile,
@@ -349,7 +351,8 @@ class Bench {
     await this.emu.resetStats();
     const poller = new StatsPoller(this.emu);
     poller.start();
-    const run = await this.mfactl(["bulk", "set", ...args, "--state", "enforced", "--yes", "--output", "json", "--out", out, "--quiet"]);
+    // --include-protected: every seeded user is measured, the directory synchronisation account too.
+    const run = await this.mfactl(["bulk", "set", ...args, "--state", "enforced", "--include-protected", "--yes", "--output", "json", "--out", out, "--quiet"]);
     const totals = await poller.stop();
     if (run.exitCode !== 0) notes.push(`exit ${String(run.exitCode)}: ${run.stderr.trim().slice(0, 500)}`);
     let results: { tenant: string; id: string; userPrincipalName: string; status: string }[] = [];

@@ -13,6 +13,12 @@ process.on("SIGINT", () => {
   controller.abort(new Error("interrupted"));
 });
 
+// A reader that stops early (`mfactl runs | head`) is not an error worth a stack trace.
+process.stdout.on("error", (error) => {
+  if (error && error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal }).then(
   (code) => {
     process.exitCode = code;

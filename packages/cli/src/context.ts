@@ -1,6 +1,17 @@
-import { createBatchEngine, createGraphClient, type BatchEngine, type EngineEvent, type GraphClient, type RetryPolicy, type TransportEvent } from "@mfactl/core";
+import { existsSync } from "node:fs";
+import {
+  createBatchEngine,
+  createGraphClient,
+  type BatchEngine,
+  type EngineEvent,
+  type GraphClient,
+  type JournalStore,
+  type RetryPolicy,
+  type TransportEvent,
+} from "@mfactl/core";
+import { defaultJournalPath, openSqliteJournal } from "@mfactl/store";
 import { redactingWriter, type RedactingWriter } from "./redact.js";
-import { resolveSettings, type Env, type ResolvedSettings, type Settings } from "./settings.js";
+import { loadProfile, resolveSettings, type Env, type ProfileExtras, type ResolvedSettings, type Settings } from "./settings.js";
 
 /** What a command gets from the process: streams, environment, cancellation. */
 export interface CliIo {
@@ -15,6 +26,7 @@ export interface GlobalOptions extends Settings {
   config?: string;
   profile?: string;
   verbose?: boolean;
+  db?: string;
   maxAttempts?: string;
   maxRetryWait?: string;
   timeout?: string;
@@ -28,6 +40,8 @@ export class CommandContext {
   private settings: ResolvedSettings | undefined;
   private client: GraphClient | undefined;
   private batchEngine: BatchEngine | undefined;
+  private extras: ProfileExtras | undefined;
+  private openJournal: Promise<JournalStore> | undefined;
 
   constructor(
     readonly io: CliIo,
@@ -41,12 +55,40 @@ export class CommandContext {
 
   resolveSettings(): ResolvedSettings {
     if (!this.settings) {
-      const { config, profile, verbose: _v, maxAttempts: _m, maxRetryWait: _w, timeout: _t, ...flags } = this.globals;
+      const { config, profile, verbose: _v, db: _d, maxAttempts: _m, maxRetryWait: _w, timeout: _t, ...flags } = this.globals;
       this.settings = resolveSettings({ ...flags, config, profile }, this.io.env);
       this.out.addSecrets(this.settings.secrets);
       this.err.addSecrets(this.settings.secrets);
     }
     return this.settings;
+  }
+
+  /** The profile's tenant list, guard rails and journal path; needs no credentials. */
+  profileExtras(): ProfileExtras {
+    this.extras ??= loadProfile({ config: this.globals.config, profile: this.globals.profile }, this.io.env).extras;
+    return this.extras;
+  }
+
+  /** --db, then MFACTL_DB, then the profile's db, then the user's state directory. */
+  journalPath(): string {
+    return this.globals.db ?? this.io.env.MFACTL_DB ?? this.profileExtras().db ?? defaultJournalPath(this.io.env);
+  }
+
+  /** The journal, opened once per command (a corrupt or locked database fails here, before any change). */
+  journal(): Promise<JournalStore> {
+    if (!this.openJournal) this.openJournal = openSqliteJournal(this.journalPath());
+    return this.openJournal;
+  }
+
+  /** The journal if it exists: commands that only read it never create one. */
+  async existingJournal(): Promise<JournalStore | undefined> {
+    if (!this.openJournal && !existsSync(this.journalPath())) return undefined;
+    return this.journal();
+  }
+
+  /** Who the journal names as making the changes: the app the CLI signs in as. */
+  actor(): string {
+    return `app:${this.resolveSettings().connection.clientId}`;
   }
 
   graph(retry: Partial<RetryPolicy>): GraphClient {
@@ -74,6 +116,9 @@ export class CommandContext {
   async close(): Promise<void> {
     await this.batchEngine?.close();
     await this.client?.close();
+    const journal = this.openJournal;
+    this.openJournal = undefined;
+    if (journal) await journal.then((j) => j.close()).catch(() => undefined);
   }
 }
 

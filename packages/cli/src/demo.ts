@@ -2,6 +2,9 @@
  * `npm run demo`: the embedded emulator in this process, and the steps a new user would take,
  * each printed as the command line and what mfactl prints for it.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startEmulator } from "@mfactl/emulator";
 import { run } from "./main.js";
 
@@ -11,6 +14,16 @@ const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
 async function main(): Promise<number> {
   const emulator = await startEmulator({ tenants: 2, users: 25, seed: "demo" });
   const contoso = emulator.tenants[0]!.domain;
+  // The demo keeps its journal, plan and policy in a scratch folder, never in the user's own journal.
+  const scratch = mkdtempSync(join(tmpdir(), "mfactl-demo-"));
+  const plan = join(scratch, "plan.json");
+  const policy = join(scratch, "policy.yaml");
+  writeFileSync(
+    policy,
+    `version: 1\npolicies:\n  - name: Contoso\n    tenants: [${contoso}]\n    rules:\n      - name: Guests\n        when: { userType: guest }\n        state: disabled\n` +
+      `      - name: Licensed members\n        when: { userType: member, licensed: true, accountEnabled: true }\n        state: enforced\n` +
+      `    exclude:\n      groups: ["MFA Exclusions"]\n    breakGlass: [breakglass@${contoso}]\n`,
+  );
   const env = {
     ...process.env,
     MFACTL_AUTHORITY_HOST: emulator.authorityHost,
@@ -18,6 +31,7 @@ async function main(): Promise<number> {
     MFACTL_CA_FILE: emulator.caFile,
     MFACTL_CLIENT_ID: emulator.clientId,
     MFACTL_CLIENT_SECRET: emulator.clientSecret,
+    MFACTL_DB: join(scratch, "journal.db"),
     MFACTL_CONFIG: undefined,
     MFACTL_PROFILE: undefined,
   };
@@ -47,11 +61,20 @@ async function main(): Promise<number> {
     await step("A guest, by UPN (#EXT# is percent-encoded for you)", ["set", "--tenant", contoso, "--user", guest, "--state", "enabled"], 0);
     await step("A clear failure: a user who does not exist (exit 1)", ["set", "--tenant", contoso, "--user", `nobody@${contoso}`, "--state", "enabled"], 1);
     await step("Bad input is refused before anything is sent (exit 2)", ["set", "--tenant", contoso, "--user", adele, "--state", "on"], 2);
+    await step("Plan a bulk change: licensed members to enforced (nothing is sent)", ["plan", "--tenant", contoso, "--state", "enforced", "--members", "--licensed", "--out", plan], 0);
+    await step("Review the plan: current and target state, warnings, who is left out", ["plan", "show", plan], 0);
+    await step("Apply it: each user re-read, every change journaled before it is sent", ["apply", plan, "--yes", "--quiet"], 0);
+    await step("The journal: who changed what, when, from where", ["runs"], 0);
+    await step("Undo the run: everyone back to their previous state", ["undo", "last", "--yes", "--quiet"], 0);
+    await step("Desired state: who differs from the policy (exit 3 = drift)", ["drift", "--policy", policy], 3);
+    await step("Enforce the policy (plan + apply of the drift)", ["enforce", "--policy", policy, "--yes", "--quiet", "--output", "json", "--out", join(scratch, "enforced.json")], 0);
+    await step("No drift left", ["drift", "--policy", policy], 0);
     const stats = emulator.admin.stats();
     process.stdout.write(`\n${bold("The emulator saw")} ${stats.requests} Graph requests and ${stats.patches} PATCHes (one per real change).\n`);
-    process.stdout.write(`Next: README.md (a real tenant), docs/commands/, and \`npx mfactl emulator\` to keep one running.\n`);
+    process.stdout.write(`Next: README.md (a real tenant), docs/commands/, docs/policy.md, and \`npx mfactl emulator\` to keep one running.\n`);
   } finally {
     await emulator.close();
+    rmSync(scratch, { recursive: true, force: true });
   }
   if (unexpected.length) {
     process.stderr.write(`demo: unexpected results:\n${unexpected.map((u) => `  ${u}`).join("\n")}\n`);

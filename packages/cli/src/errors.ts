@@ -1,9 +1,13 @@
-import { AuthError, GraphError, NetworkError, UsageError } from "@mfactl/core";
+import { AuthError, GraphError, JournalUnavailableError, NetworkError, PlanAlreadyRunError, RunBusyError, RunNotFoundError, UsageError } from "@mfactl/core";
 import { EXIT, type ExitCode } from "./exit-codes.js";
 
 /** One readable line for any error, plus detail lines for --verbose. Never a stack trace by default. */
 export function describeError(error: unknown): { message: string; detail: string[]; exitCode: ExitCode } {
   if (error instanceof UsageError) return { message: error.message, detail: [], exitCode: EXIT.usage };
+  // Raised before a run sends anything; a journal failure in the middle of a run is mapped by the command.
+  if (error instanceof JournalUnavailableError) return { message: error.message, detail: [`journal: ${error.location}`], exitCode: EXIT.usage };
+  if (error instanceof PlanAlreadyRunError) return { message: error.message, detail: [`plan id: ${error.planId}`, `run: ${error.runId}`], exitCode: EXIT.usage };
+  if (error instanceof RunNotFoundError || error instanceof RunBusyError) return { message: error.message, detail: [], exitCode: EXIT.usage };
   if (error instanceof GraphError) {
     const detail = [
       `http status: ${error.status}`,

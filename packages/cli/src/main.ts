@@ -1,8 +1,15 @@
 import { Command, CommanderError, Option } from "commander";
 import { UsageError, type RetryPolicy } from "@mfactl/core";
+import { applyCommand } from "./commands/apply.js";
 import { bulkCommand } from "./commands/bulk-set.js";
 import { emulatorCommand } from "./commands/emulator.js";
+import { driftCommand } from "./commands/drift.js";
+import { enforceCommand } from "./commands/enforce.js";
 import { getCommand } from "./commands/get.js";
+import { planCommand } from "./commands/plan.js";
+import { resumeCommand } from "./commands/resume.js";
+import { runsCommand } from "./commands/runs.js";
+import { undoCommand } from "./commands/undo.js";
 import { reportCommand } from "./commands/report.js";
 import { setCommand } from "./commands/set.js";
 import type { CommandRunner } from "./commands/types.js";
@@ -46,6 +53,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option("--authority-host <url>", `Entra authority host (env ${ENV_VARS.authorityHost}; default https://login.microsoftonline.com)`)
     .option("--graph-url <url>", `Microsoft Graph URL (env ${ENV_VARS.graphUrl}; default https://graph.microsoft.com)`)
     .option("--ca-file <file>", `extra CA certificate(s) to trust, PEM (env ${ENV_VARS.caFile}), e.g. the emulator's`)
+    .option("--db <path>", "journal database (env MFACTL_DB; default ~/.local/state/mfactl/journal.db)")
     .option("--max-attempts <n>", "attempts per request on 429/503/504 and network errors (default 6)")
     .option("--max-retry-wait <seconds>", "longest wait before a retry, Retry-After included (default 180)")
     .option("--timeout <seconds>", "deadline for one request with all its retries (default 600)")
@@ -53,7 +61,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .addHelpText(
       "after",
       `
-Exit codes: 0 done (or nothing to do), 1 a user or tenant failed, 2 bad usage or input (nothing done), 130 interrupted.
+Exit codes: 0 done (or nothing to do), 1 a user or tenant failed or conflicted, 2 bad usage or input (nothing done),
+3 drift found (drift only), 130 interrupted or declined.
 Docs: README.md and docs/commands/.`,
     );
 
@@ -82,6 +91,13 @@ Docs: README.md and docs/commands/.`,
   program.addCommand(setCommand(runner));
   program.addCommand(reportCommand(runner));
   program.addCommand(bulkCommand(runner));
+  program.addCommand(planCommand(runner));
+  program.addCommand(applyCommand(runner));
+  program.addCommand(runsCommand(runner));
+  program.addCommand(undoCommand(runner));
+  program.addCommand(resumeCommand(runner));
+  program.addCommand(driftCommand(runner));
+  program.addCommand(enforceCommand(runner));
   program.addCommand(emulatorCommand(io, setExit));
   for (const cmd of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

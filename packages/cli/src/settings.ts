@@ -21,9 +21,21 @@ const SettingsSchema = z.object({
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 
+/** Profile keys that are not connection settings: tenant list, guard rails, journal location. */
+const ProfileExtrasSchema = z.object({
+  tenants: z.array(z.string().min(1)).optional(),
+  /** UPNs or object ids no command changes unless named with --include-protected. */
+  protectedAccounts: z.array(z.string().min(1)).optional(),
+  /** Default --max-changes: a number of users or a percentage ("10%"). */
+  maxChanges: z.union([z.number().int().nonnegative(), z.string().regex(/^\s*(\d+|\d+(\.\d+)?\s*%)\s*$/, "a whole number of users or a percentage like 10%")]).optional(),
+  /** Journal database path (relative to the config file). */
+  db: z.string().min(1).optional(),
+});
+export type ProfileExtras = z.infer<typeof ProfileExtrasSchema>;
+
 const ConfigFileSchema = z.object({
   defaultProfile: z.string().optional(),
-  profiles: z.record(z.string(), SettingsSchema.extend({ tenants: z.array(z.string().min(1)).optional() }).strict()).default({}),
+  profiles: z.record(z.string(), SettingsSchema.extend(ProfileExtrasSchema.shape).strict()).default({}),
 });
 
 /** Environment variable for each setting. */
@@ -46,6 +58,36 @@ export function defaultConfigPath(env: Env): string {
   return join(base, "mfactl", "config.json");
 }
 
+export interface LoadedProfile {
+  settings: Settings;
+  extras: ProfileExtras;
+  name: string | undefined;
+}
+
+/** The profile from the config file (none when there is no file), without checking credentials. */
+export function loadProfile(flags: { config?: string | undefined; profile?: string | undefined }, env: Env): LoadedProfile {
+  const configPath = flags.config ?? env.MFACTL_CONFIG;
+  const explicitConfig = configPath !== undefined;
+  const path = configPath ?? defaultConfigPath(env);
+  const profileName = flags.profile ?? env.MFACTL_PROFILE;
+  if (existsSync(path)) {
+    const config = readConfig(path);
+    const name = profileName ?? config.defaultProfile ?? (config.profiles.default ? "default" : undefined);
+    if (name === undefined) return { settings: {}, extras: {}, name: undefined };
+    const profile = config.profiles[name];
+    if (!profile) {
+      const known = Object.keys(config.profiles);
+      throw new UsageError(`Profile "${name}" not found in ${path}${known.length ? `; profiles there: ${known.join(", ")}` : ""}.`);
+    }
+    const { tenants, protectedAccounts, maxChanges, db, ...settings } = profile;
+    const extras: ProfileExtras = stripUndefined({ tenants, protectedAccounts, maxChanges, db: db === undefined || isAbsolute(db) ? db : resolve(dirname(path), db) });
+    return { settings: relativeTo(dirname(path), settings), extras, name };
+  }
+  if (explicitConfig) throw new UsageError(`Config file ${path} does not exist.`);
+  if (profileName !== undefined) throw new UsageError(`Profile "${profileName}" was asked for, but there is no config file at ${path}.`);
+  return { settings: {}, extras: {}, name: undefined };
+}
+
 export interface ResolvedSettings {
   connection: ConnectionSettings;
   /** The tenant from the profile or environment, when no flag gives one. */
@@ -62,33 +104,10 @@ export interface ResolvedSettings {
  * Paths in the config file are relative to the file.
  */
 export function resolveSettings(flags: Settings & { config?: string | undefined; profile?: string | undefined }, env: Env): ResolvedSettings {
-  const configPath = flags.config ?? env.MFACTL_CONFIG;
-  const explicitConfig = configPath !== undefined;
-  const path = configPath ?? defaultConfigPath(env);
-  const profileName = flags.profile ?? env.MFACTL_PROFILE;
-
-  let fromProfile: Settings = {};
-  let profileTenants: string[] = [];
-  let usedProfile: string | undefined;
-  if (existsSync(path)) {
-    const config = readConfig(path);
-    const name = profileName ?? config.defaultProfile ?? (config.profiles.default ? "default" : undefined);
-    if (name !== undefined) {
-      const profile = config.profiles[name];
-      if (!profile) {
-        const known = Object.keys(config.profiles);
-        throw new UsageError(`Profile "${name}" not found in ${path}${known.length ? `; profiles there: ${known.join(", ")}` : ""}.`);
-      }
-      const { tenants, ...settings } = profile;
-      fromProfile = relativeTo(dirname(path), settings);
-      profileTenants = tenants ?? [];
-      usedProfile = name;
-    }
-  } else if (explicitConfig) {
-    throw new UsageError(`Config file ${path} does not exist.`);
-  } else if (profileName !== undefined) {
-    throw new UsageError(`Profile "${profileName}" was asked for, but there is no config file at ${path}.`);
-  }
+  const loaded = loadProfile(flags, env);
+  const fromProfile = loaded.settings;
+  const profileTenants = loaded.extras.tenants ?? [];
+  const usedProfile = loaded.name;
 
   const fromEnv = parseSettings(
     Object.fromEntries(Object.entries(ENV_VARS).flatMap(([key, name]) => (env[name] ? [[key, env[name]]] : []))),

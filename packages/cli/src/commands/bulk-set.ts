@@ -1,9 +1,11 @@
-import { createInterface } from "node:readline/promises";
 import { Command, Option } from "commander";
 import {
-  applyBulkSet,
+  checkMaxChanges,
+  createRun,
   MFA_STATES,
   planBulkSet,
+  refuseProtected,
+  tenantProtection,
   UsageError,
   validateBulkSet,
   type BulkUserRef,
@@ -11,32 +13,30 @@ import {
   type TenantOutcome,
   type UserMfaChange,
 } from "@mfactl/core";
+import { changeQuestion, confirm, countBy } from "../confirm.js";
 import type { CommandContext } from "../context.js";
-import { EXIT } from "../exit-codes.js";
-import { renderTable } from "../output.js";
+import { EXIT, type ExitCode } from "../exit-codes.js";
+import { addGuardOptions, pickGuards, type GuardFlags } from "../guard-options.js";
 import { progressFor } from "../progress-events.js";
-import { createCsvWriter, readUserInput } from "../render/csv.js";
+import { CHANGE_FORMATS, writeChanges, writeFailed, type ChangeFormat } from "../render/changes.js";
+import { readUserInput } from "../render/csv.js";
+import { carryOutRun, runContext } from "../run-output.js";
 import { addFilterOptions, addTenantOptions, pickFilters, pickTenants, type FilterFlags, type TenantFlags } from "../selection-options.js";
-import { openSink } from "../sink.js";
 import { describeTenantFailures } from "../tenant-summary.js";
-import { SET_COLUMNS } from "./set.js";
 import type { CommandRunner } from "./types.js";
 
-const BULK_FORMATS = ["table", "json", "csv"] as const;
-type BulkFormat = (typeof BULK_FORMATS)[number];
+export { CHANGE_CSV_COLUMNS } from "../render/changes.js";
 
-/** Columns of the CSV output and of --failed-out; `--input` reads this file back as it is. */
-export const CHANGE_CSV_COLUMNS = ["tenant", "id", "userPrincipalName", "previousState", "requestedState", "perUserMfaState", "status", "requestId", "error.code", "error.message"] as const;
-
-interface BulkSetFlags extends TenantFlags, FilterFlags {
+interface BulkSetFlags extends TenantFlags, FilterFlags, GuardFlags {
   state: string;
   input?: string;
   users?: string;
   allUsers?: boolean;
+  group?: string;
   exclude?: string;
   dryRun?: boolean;
   yes?: boolean;
-  output: BulkFormat;
+  output: ChangeFormat;
   out?: string;
   failedOut?: string;
   quiet?: boolean;
@@ -57,15 +57,17 @@ function bulkSetCommand(run: CommandRunner): Command {
     .option("-i, --input <file>", "CSV or JSON of users: a userPrincipalName, id or userId column, and a tenant column with several tenants")
     .option("--users <list>", "comma-separated UPNs or object ids (one tenant)")
     .option("--all-users", "every user of the tenants (no filter)")
+    .option("-g, --group <id|name>", "members of this group, nested groups included (resolved in each tenant; combines with filters)")
     .option("--exclude <file>", "CSV or JSON of users to leave alone (same columns as --input)")
     .option("-n, --dry-run", "read and report what would change; send nothing")
     .option("-y, --yes", "do not ask for confirmation (needed when not on a terminal)")
-    .addOption(new Option("-o, --output <format>", "output format").choices(BULK_FORMATS).default("table"))
+    .addOption(new Option("-o, --output <format>", "output format").choices(CHANGE_FORMATS).default("table"))
     .option("--out <file>", "write the results to a file instead of stdout")
-    .option("--failed-out <file>", "write the failed users as CSV, readable back with --input")
+    .option("--failed-out <file>", "write the failed and conflicting users as CSV, readable back with --input")
     .option("-q, --quiet", "no progress display");
   addTenantOptions(cmd);
   addFilterOptions(cmd);
+  addGuardOptions(cmd);
   cmd.addHelpText(
     "after",
     `
@@ -74,6 +76,9 @@ Examples:
   $ mfactl bulk set --all-tenants --state disabled --where-state enabled --guests --dry-run
   $ mfactl bulk set --tenants-file customers.csv --state enforced --licensed --members --yes --failed-out failed.csv
   $ mfactl bulk set --state enforced --input failed.csv --yes          # retry exactly the failed users
+Every change is journaled (--db): see it with \`mfactl runs\`, revert it with \`mfactl undo <run>\`.
+Protected accounts (the profile's protectedAccounts, directory synchronisation accounts) are left out of a
+filter selection and refused when named, unless --include-protected; --max-changes caps the run.
 Exit codes: 0 all done, 1 a user or tenant failed (the rest completed), 2 bad usage (nothing changed), 130 declined or interrupted.
 Permissions: User.Read.All and Policy.ReadWrite.AuthenticationMethod. Docs: docs/commands/bulk-set.md`,
   );
@@ -88,68 +93,82 @@ Permissions: User.Read.All and Policy.ReadWrite.AuthenticationMethod. Docs: docs
         tenants,
         state: flags.state,
         ...(users ? { users } : {}),
+        ...(flags.group ? { group: flags.group } : {}),
         filters: pickFilters(flags),
         allUsers: flags.allUsers === true,
         exclude,
         dryRun: flags.dryRun === true,
         readStrategy: flags.readStrategy,
       });
+      const guards = pickGuards(flags, ctx);
 
       const engine = ctx.engine(retry);
+      // Open the journal before reading anything: a locked or corrupt database stops here.
+      const runCtx = flags.dryRun ? undefined : await runContext(ctx, retry);
+      const { protectedAccounts } = await tenantProtection(engine, validated.tenants, guards.protectedList, ctx.io.signal);
       const results: UserMfaChange[] = [];
       const targets: ChangeTarget[] = [];
       const outcomes: TenantOutcome[] = [];
+      const refused: { tenant: string; userPrincipalName: string; reason: string }[] = [];
       let excluded = 0;
+      let leftOut = 0;
+      let selected = 0;
       const quiet = flags.quiet === true || flags.output === "json";
 
       const reading = progressFor(ctx, { quiet, tenantCount: validated.tenants.length });
       try {
-        for await (const item of planBulkSet(engine, validated, { signal: ctx.io.signal, onProgress: reading.onEvent })) {
+        for await (const item of planBulkSet(engine, validated, { signal: ctx.io.signal, onProgress: reading.onEvent, protectedAccounts, includeProtected: guards.includeProtected })) {
+          if (item.kind !== "tenant") selected++;
           if (item.kind === "change") targets.push(item.target);
           else if (item.kind === "result") results.push(item.change);
           else if (item.kind === "excluded") excluded++;
-          else outcomes.push(item.outcome);
+          else if (item.kind === "protected") {
+            if (validated.usersByTenant) refused.push({ tenant: item.target.tenant, userPrincipalName: item.target.user.userPrincipalName, reason: item.reason });
+            else leftOut++;
+          } else outcomes.push(item.outcome);
         }
       } finally {
         reading.stop();
       }
+      refuseProtected(refused);
+      const wouldChange = flags.dryRun ? results.filter((r) => r.status === "wouldChange").length : targets.length;
+      try {
+        checkMaxChanges(wouldChange, selected, guards.maxChanges?.cap, guards.maxChanges?.source ?? "");
+      } catch (error) {
+        if (!flags.dryRun) throw error;
+        ctx.err.write(`warning: without --dry-run this run would be refused: ${(error as Error).message}\n`);
+      }
 
-      if (targets.length > 0 && !(await confirm(ctx, flags, targets))) {
+      const perTenant = countBy(targets, (t) => t.tenant);
+      if (targets.length > 0 && !(await confirm(ctx, changeQuestion("Change", perTenant, flags.state.toLowerCase()), flags.yes || flags.dryRun))) {
         ctx.err.write("Nothing was changed.\n");
         return EXIT.interrupted;
       }
-      if (targets.length > 0) {
-        const writing = progressFor(ctx, { quiet, tenantCount: new Set(targets.map((t) => t.tenant)).size });
-        const perTenant = countBy(targets, (t) => t.tenant);
-        for (const [tenant, n] of perTenant) writing.onEvent({ type: "listed", tenant, count: n });
-        try {
-          for await (const change of applyBulkSet(engine, targets, { signal: ctx.io.signal })) {
-            writing.onEvent({ type: "progress", tenant: change.tenant, done: 0 });
-            results.push(change);
-          }
-        } finally {
-          writing.stop();
-        }
-      }
-
-      await writeResults(ctx, flags, results);
-      const failed = results.filter((r) => r.status === "failed");
-      if (flags.failedOut) {
-        const sink = await openSink(flags.failedOut, ctx.out);
-        const csv = createCsvWriter(sink, CHANGE_CSV_COLUMNS);
-        for (const r of failed) await csv.write(flatten(r));
-        await csv.end();
-        await sink.close();
-      }
+      const notes = [excluded ? `${excluded} excluded` : "", leftOut ? `${leftOut} protected left out` : ""].filter(Boolean).join(", ");
       const failedTenants = outcomes.filter((o) => o.status === "failed");
-      if (flags.output !== "json") ctx.err.write(`${summary(results, excluded, outcomes, flags)}\n`);
+      let code: ExitCode;
+      if (runCtx && targets.length > 0) {
+        const runRecord = await createRun(
+          runCtx,
+          { kind: "bulk-set", description: `bulk set ${validated.state} (${validated.tenants.length} tenant${validated.tenants.length === 1 ? "" : "s"})`, includeProtected: guards.includeProtected },
+          targets.map((t) => ({ tenant: t.tenant, id: t.user.id, userPrincipalName: t.user.userPrincipalName, requestedState: t.requestedState, expectedState: t.previousState })),
+        );
+        // After a prompt, time has passed: read each user again before changing it.
+        code = await carryOutRun(ctx, runCtx, runRecord, { reread: !flags.yes, flags, perTenant, prior: results, note: notes || undefined });
+      } else {
+        await writeChanges(ctx, flags.output, flags.out, results);
+        if (flags.failedOut) await writeFailed(ctx, flags.failedOut, results);
+        if (flags.output !== "json") ctx.err.write(`${summary(results, notes, flags)}\n`);
+        code = results.some((r) => r.status === "failed") ? EXIT.failed : EXIT.ok;
+      }
+      if (flags.output !== "json") ctx.err.write(`${outcomes.length - failedTenants.length} of ${outcomes.length} tenants completed.\n`);
       for (const line of describeTenantFailures(failedTenants)) ctx.err.write(`${line}\n`);
-      return failed.length || failedTenants.length ? EXIT.failed : EXIT.ok;
+      return failedTenants.length && code === EXIT.ok ? EXIT.failed : code;
     }),
   );
 }
 
-async function collectUsers(path: string): Promise<BulkUserRef[]> {
+export async function collectUsers(path: string): Promise<BulkUserRef[]> {
   const users: BulkUserRef[] = [];
   for await (const row of readUserInput(path)) {
     users.push({ user: row.id || row.userPrincipalName || "", ...(row.tenant ? { tenant: row.tenant } : {}), line: row.line });
@@ -157,7 +176,7 @@ async function collectUsers(path: string): Promise<BulkUserRef[]> {
   return users;
 }
 
-function splitUsers(list: string): BulkUserRef[] {
+export function splitUsers(list: string): BulkUserRef[] {
   return list
     .split(",")
     .map((u) => u.trim())
@@ -165,54 +184,10 @@ function splitUsers(list: string): BulkUserRef[] {
     .map((user, i) => ({ user, line: i + 1 }));
 }
 
-async function confirm(ctx: CommandContext, flags: BulkSetFlags, targets: ChangeTarget[]): Promise<boolean> {
-  if (flags.yes || flags.dryRun) return true;
-  const counts = [...countBy(targets, (t) => t.tenant)].map(([tenant, n]) => `${tenant}: ${n}`);
-  const question = `Change ${targets.length} user${targets.length === 1 ? "" : "s"} in ${counts.length} tenant${counts.length === 1 ? "" : "s"} (${counts.slice(0, 10).join(", ")}${counts.length > 10 ? ", ..." : ""}) to ${flags.state.toLowerCase()}?`;
-  const stdin = process.stdin;
-  if (!stdin.isTTY || !(ctx.io.stderr as NodeJS.WriteStream).isTTY) {
-    throw new UsageError(`${question} Not on a terminal: add --yes to confirm (or --dry-run to preview). Nothing was changed.`);
-  }
-  const rl = createInterface({ input: stdin, output: ctx.io.stderr as NodeJS.WriteStream });
-  try {
-    const answer = await rl.question(`${question} [y/N] `);
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
-}
-
-function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
-  return counts;
-}
-
-function flatten(r: UserMfaChange): Record<string, unknown> {
-  const { error, warnings: _w, ...rest } = r;
-  return { ...rest, "error.code": error?.code, "error.message": error?.message };
-}
-
-async function writeResults(ctx: CommandContext, flags: BulkSetFlags, results: UserMfaChange[]): Promise<void> {
-  const sink = await openSink(flags.out, ctx.out);
-  try {
-    if (flags.output === "json") await sink.write(`${JSON.stringify(results, null, 2)}\n`);
-    else if (flags.output === "csv") {
-      const csv = createCsvWriter(sink, CHANGE_CSV_COLUMNS);
-      for (const r of results) await csv.write(flatten(r));
-      await csv.end();
-    } else await sink.write(renderTable(results, SET_COLUMNS));
-  } finally {
-    await sink.close();
-  }
-}
-
-function summary(results: UserMfaChange[], excluded: number, outcomes: TenantOutcome[], flags: BulkSetFlags): string {
+function summary(results: UserMfaChange[], notes: string, flags: BulkSetFlags): string {
   const by = countBy(results, (r) => r.status);
   const parts = (flags.dryRun ? ["wouldChange", "unchanged", "failed"] : ["changed", "unchanged", "failed"]).map((s) => `${by.get(s) ?? 0} ${s}`);
-  if (excluded) parts.push(`${excluded} excluded`);
-  const failedTenants = outcomes.filter((o) => o.status === "failed").length;
-  const tenants = `${outcomes.length - failedTenants} of ${outcomes.length} tenants completed`;
+  if (notes) parts.push(notes);
   const failedNote = flags.failedOut && by.get("failed") ? `; failed users written to ${flags.failedOut}` : "";
-  return `${flags.dryRun ? "dry run: " : ""}${parts.join(", ")}; ${tenants}${failedNote}.`;
+  return `${flags.dryRun ? "dry run: " : ""}${parts.join(", ")}${failedNote}.`;
 }

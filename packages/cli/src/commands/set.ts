@@ -4,6 +4,7 @@ import type { CommandContext } from "../context.js";
 import { withContext } from "../errors.js";
 import { EXIT } from "../exit-codes.js";
 import { OUTPUT_FORMATS, renderJson, renderTable, type OutputFormat } from "../output.js";
+import { pickGuards } from "../guard-options.js";
 import { addTargetOptions, pickTarget, type TargetFlags } from "../user-options.js";
 import type { CommandRunner } from "./types.js";
 
@@ -26,6 +27,7 @@ export function setCommand(run: CommandRunner): Command {
     )
     .requiredOption("-s, --state <state>", `${MFA_STATES.join(" | ")} (case-insensitive: Enabled works)`)
     .option("-n, --dry-run", "read and show what would change; send nothing")
+    .option("--include-protected", "allow changing a protected account (the profile's protectedAccounts, directory synchronisation accounts)")
     .addOption(new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("table"));
   addTargetOptions(cmd).addHelpText(
     "after",
@@ -38,18 +40,23 @@ Examples (the four examples of Set-CIPPPerUserMFA):
   $ mfactl set -t contoso.onmicrosoft.com -u 'john.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com' -s enforced --dry-run
 
 A user asked to be enabled who has registered a method reads back enforced: that is success.
-Exit codes: 0 changed or unchanged, 1 failed, 2 bad input (nothing sent), 130 interrupted.
+The change is journaled (--db): \`mfactl runs\` lists it, \`mfactl undo <run>\` reverts it.
+Exit codes: 0 changed or unchanged, 1 failed, 2 bad input or a protected account (nothing sent), 130 interrupted.
 Permissions: User.Read.All and Policy.ReadWrite.AuthenticationMethod (application). Docs: docs/commands/set.md`,
   );
-  return cmd.action((flags: TargetFlags & { state: string; dryRun?: boolean; output: OutputFormat }) =>
+  return cmd.action((flags: TargetFlags & { state: string; dryRun?: boolean; includeProtected?: boolean; output: OutputFormat }) =>
     run(async (ctx: CommandContext, retry) => {
       const target = pickTarget(flags, () => ctx.resolveSettings().defaultTenant);
-      const input = parseInput(UserMfaSetInputSchema, { ...target, state: flags.state, dryRun: flags.dryRun === true });
-      const result = await setUserMfa(ctx.graph(retry), input, ctx.io.signal ? { signal: ctx.io.signal } : {});
+      const input = parseInput(UserMfaSetInputSchema, { ...target, state: flags.state, dryRun: flags.dryRun === true, includeProtected: flags.includeProtected === true });
+      const guards = pickGuards({}, ctx);
+      // The journal opens first: a locked or corrupt database stops the command before any request.
+      const journal = input.dryRun ? undefined : { journal: await ctx.journal(), actor: ctx.actor() };
+      const result = await setUserMfa(ctx.graph(retry), input, { signal: ctx.io.signal, protectedAccounts: guards.protectedAccounts, journal });
       ctx.out.write(flags.output === "json" ? renderJson(result) : renderTable([result], SET_COLUMNS));
       if (flags.output !== "json") {
         const note = summarize(result);
         if (note) ctx.err.write(`${note}\n`);
+        if (result.runId && result.status === "changed") ctx.err.write(`run ${result.runId}; undo with \`mfactl undo ${result.runId}\`.\n`);
       }
       return result.status === "failed" ? EXIT.failed : EXIT.ok;
     }),
@@ -70,6 +77,8 @@ function summarize(r: UserMfaChange): string | undefined {
       return r.previousState !== r.requestedState
         ? `${r.userPrincipalName} is already ${r.perUserMfaState ?? "?"}, which satisfies ${r.requestedState}; nothing was sent.`
         : undefined;
+    case "conflict":
+      return `conflict: ${r.userPrincipalName}: ${r.error?.message ?? "the state changed"}`;
     case "changed":
       return r.perUserMfaState !== r.requestedState
         ? `${r.userPrincipalName} reads back ${r.perUserMfaState ?? "?"}: the user has a registered method, which satisfies ${r.requestedState}.`
