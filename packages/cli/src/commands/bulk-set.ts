@@ -12,6 +12,7 @@ import {
   type ChangeTarget,
   type TenantOutcome,
   type UserMfaChange,
+  type ValidatedBulk,
 } from "@mfactl/core";
 import { changeQuestion, confirm, countBy } from "../confirm.js";
 import type { CommandContext } from "../context.js";
@@ -84,22 +85,7 @@ Permissions: User.Read.All and Policy.ReadWrite.AuthenticationMethod. Docs: docs
   );
   return cmd.action((flags: BulkSetFlags) =>
     run(async (ctx: CommandContext, retry) => {
-      const selections = [flags.input ? "--input" : undefined, flags.users ? "--users" : undefined].filter(Boolean);
-      if (selections.length > 1) throw new UsageError("Give --input or --users, not both.");
-      const users = flags.input ? await collectUsers(flags.input) : flags.users ? splitUsers(flags.users) : undefined;
-      const exclude = flags.exclude ? (await collectUsers(flags.exclude)).map((u) => u.user) : [];
-      const tenants = await pickTenants(flags, () => ctx.resolveSettings(), { required: users === undefined || users.every((u) => !u.tenant) });
-      const validated = validateBulkSet({
-        tenants,
-        state: flags.state,
-        ...(users ? { users } : {}),
-        ...(flags.group ? { group: flags.group } : {}),
-        filters: pickFilters(flags),
-        allUsers: flags.allUsers === true,
-        exclude,
-        dryRun: flags.dryRun === true,
-        readStrategy: flags.readStrategy,
-      });
+      const validated = await selectionFromFlags(ctx, flags, flags.state, flags.dryRun === true);
       const guards = pickGuards(flags, ctx);
 
       const engine = ctx.engine(retry);
@@ -166,6 +152,33 @@ Permissions: User.Read.All and Policy.ReadWrite.AuthenticationMethod. Docs: docs
       return failedTenants.length && code === EXIT.ok ? EXIT.failed : code;
     }),
   );
+}
+
+export interface SelectionFlags extends TenantFlags, FilterFlags {
+  input?: string;
+  users?: string;
+  allUsers?: boolean;
+  group?: string;
+  exclude?: string;
+}
+
+/** The selection bulk set and plan share, checked whole before anything is read. */
+export async function selectionFromFlags(ctx: CommandContext, flags: SelectionFlags, state: string, dryRun: boolean): Promise<ValidatedBulk> {
+  if (flags.input && flags.users) throw new UsageError("Give --input or --users, not both.");
+  const users = flags.input ? await collectUsers(flags.input) : flags.users ? splitUsers(flags.users) : undefined;
+  const exclude = flags.exclude ? (await collectUsers(flags.exclude)).map((u) => u.user) : [];
+  const tenants = await pickTenants(flags, () => ctx.resolveSettings(), { required: users === undefined || users.every((u) => !u.tenant) });
+  return validateBulkSet({
+    tenants,
+    state,
+    ...(users ? { users } : {}),
+    ...(flags.group ? { group: flags.group } : {}),
+    filters: pickFilters(flags),
+    allUsers: flags.allUsers === true,
+    exclude,
+    dryRun,
+    readStrategy: flags.readStrategy,
+  });
 }
 
 export async function collectUsers(path: string): Promise<BulkUserRef[]> {

@@ -1,15 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { Command, Option } from "commander";
-import { changeLimit, createPlan, MFA_STATES, parsePlan, serializePlan, UsageError, validateBulkSet, type PlanBody, type PlanFile, type PlanItem } from "@mfactl/core";
+import { changeLimit, createPlan, MFA_STATES, parsePlan, serializePlan, UsageError, type PlanBody, type PlanFile, type PlanItem } from "@mfactl/core";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { addGuardOptions, pickGuards, type GuardFlags } from "../guard-options.js";
 import { OUTPUT_FORMATS, renderJson, renderTable, type OutputFormat } from "../output.js";
 import { progressFor } from "../progress-events.js";
-import { addFilterOptions, addTenantOptions, pickFilters, pickTenants, type FilterFlags, type TenantFlags } from "../selection-options.js";
+import { addFilterOptions, addTenantOptions, type FilterFlags, type TenantFlags } from "../selection-options.js";
 import { openSink } from "../sink.js";
-import { collectUsers, splitUsers } from "./bulk-set.js";
+import { selectionFromFlags } from "./bulk-set.js";
 import type { CommandRunner } from "./types.js";
 
 interface PlanFlags extends TenantFlags, FilterFlags, GuardFlags {
@@ -64,20 +64,7 @@ Permissions: User.Read.All, Policy.Read.All; GroupMember.Read.All (--group), Rol
       if (flags.state === undefined) throw new UsageError("Which state? Give --state disabled|enabled|enforced.");
       if (flags.out === undefined) throw new UsageError("Where to? Give --out plan.json (or --out - for stdout).");
       const out = flags.out;
-      if (flags.input && flags.users) throw new UsageError("Give --input or --users, not both.");
-      const users = flags.input ? await collectUsers(flags.input) : flags.users ? splitUsers(flags.users) : undefined;
-      const exclude = flags.exclude ? (await collectUsers(flags.exclude)).map((u) => u.user) : [];
-      const tenants = await pickTenants(flags, () => ctx.resolveSettings(), { required: users === undefined || users.every((u) => !u.tenant) });
-      const validated = validateBulkSet({
-        tenants,
-        state: flags.state,
-        ...(users ? { users } : {}),
-        ...(flags.group ? { group: flags.group } : {}),
-        filters: pickFilters(flags),
-        allUsers: flags.allUsers === true,
-        exclude,
-        readStrategy: flags.readStrategy,
-      });
+      const validated = await selectionFromFlags(ctx, flags, flags.state, false);
       const guards = pickGuards(flags, ctx);
       const engine = ctx.engine(retry);
       const progress = progressFor(ctx, { quiet: flags.quiet === true || out === "-", tenantCount: validated.tenants.length });

@@ -5,18 +5,10 @@ import { withContext } from "../errors.js";
 import { EXIT } from "../exit-codes.js";
 import { OUTPUT_FORMATS, renderJson, renderTable, type OutputFormat } from "../output.js";
 import { pickGuards } from "../guard-options.js";
+import { CHANGE_COLUMNS } from "../render/changes.js";
 import { addTargetOptions, pickTarget, type TargetFlags } from "../user-options.js";
 import type { CommandRunner } from "./types.js";
 
-export const SET_COLUMNS = [
-  { header: "TENANT", value: (r: UserMfaChange) => r.tenant },
-  { header: "USER", value: (r: UserMfaChange) => r.userPrincipalName },
-  { header: "PREVIOUS", value: (r: UserMfaChange) => r.previousState },
-  { header: "REQUESTED", value: (r: UserMfaChange) => r.requestedState },
-  { header: "STATE", value: (r: UserMfaChange) => r.perUserMfaState },
-  { header: "STATUS", value: (r: UserMfaChange) => r.status },
-  { header: "REQUEST ID", value: (r: UserMfaChange) => r.requestId },
-];
 
 export function setCommand(run: CommandRunner): Command {
   const cmd = new Command("set")
@@ -52,7 +44,7 @@ Permissions: User.Read.All and Policy.ReadWrite.AuthenticationMethod (applicatio
       // The journal opens first: a locked or corrupt database stops the command before any request.
       const journal = input.dryRun ? undefined : { journal: await ctx.journal(), actor: ctx.actor() };
       const result = await setUserMfa(ctx.graph(retry), input, { signal: ctx.io.signal, protectedAccounts: guards.protectedAccounts, journal });
-      ctx.out.write(flags.output === "json" ? renderJson(result) : renderTable([result], SET_COLUMNS));
+      ctx.out.write(flags.output === "json" ? renderJson(result) : renderTable([result], CHANGE_COLUMNS));
       if (flags.output !== "json") {
         const note = summarize(result);
         if (note) ctx.err.write(`${note}\n`);
