@@ -8,6 +8,7 @@ import { cpus, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { journalThroughput, type JournalBench } from "./journal.js";
 import { ceiling, DEFAULT_THROTTLE_LIMITS, requestDemand, type BudgetTime, type TenantDemand, type ThrottleLimits } from "@mfactl/emulator";
 import { runBaseline, type BaselineRun } from "./baseline.js";
 import { csvLine, csvRecords } from "./csv.js";
@@ -472,6 +473,7 @@ interface BenchDocument {
   machine: { cpus: number; cpu: string; node: string; platform: string };
   totalSeconds: number;
   scenarios: ScenarioResult[];
+  journal?: JournalBench | undefined;
   targets: Target[];
 }
 
@@ -491,6 +493,16 @@ function render(doc: BenchDocument): string {
       .map(([k, v]) => `${k}=${String(v)}`)
       .join(", ");
     if (scaled) out.push(`    budgets scaled: ${scaled} (the others are Microsoft's)`);
+  }
+  if (doc.journal) {
+    const j = doc.journal;
+    out.push(
+      "",
+      `Journal (SQLite, every change recorded before its request and settled after it): ${j.changes} changes recorded in ${j.createSeconds.toFixed(2)} s, ` +
+        `then ${j.pairsPerSecond.toFixed(0)} begin+settle pairs/s with ${j.inFlight} in flight: ` +
+        `${(j.pairsPerSecond / j.appWriteCeilingPerSecond).toFixed(0)}x the app-wide write ceiling (${j.appWriteCeilingPerSecond.toFixed(0)}/s), ` +
+        `${(j.pairsPerSecond / j.tenantWriteCeilingPerSecond).toFixed(0)}x one tenant's (${j.tenantWriteCeilingPerSecond.toFixed(0)}/s).`,
+    );
   }
   out.push("", "Targets:");
   for (const t of goals) out.push(`  [${t.met ? "x" : " "}] ${t.name}: ${t.detail}`);
@@ -512,7 +524,7 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(
-      "Usage: npm run bench -- [--quick] [--json] [--only report,bulk-one,bulk-many,report-big] [--keep] [--baseline-sample <n>] [--render <saved.json>]\n",
+      "Usage: npm run bench -- [--quick] [--json] [--only report,bulk-one,bulk-many,report-big,journal] [--keep] [--baseline-sample <n>] [--render <saved.json>]\n",
     );
     return 0;
   }
@@ -524,25 +536,34 @@ async function main(): Promise<number> {
   }
   const sizes = { ...(values.quick ? QUICK : FULL) };
   if (values["baseline-sample"] !== undefined) sizes.baselineSample = Math.max(1, Number(values["baseline-sample"]));
-  const only = new Set((values.only ?? "report,bulk-one,bulk-many,report-big").split(",").map((s) => s.trim()));
+  const only = new Set((values.only ?? "report,bulk-one,bulk-many,report-big,journal").split(",").map((s) => s.trim()));
   const dir = await mkdtemp(join(tmpdir(), "mfactl-bench-"));
   log(`mfactl bench (${values.quick ? "quick" : "full"}): emulator in its own process, ${LATENCY_MS} ms latency, budgets scaled per scenario; files in ${dir}`);
   const emu = await EmulatorProcess.start(ROOT, ["--latency-ms", String(LATENCY_MS), "--tenants", "1", "--users", "10", "--seed", SEED]);
   const bench = new Bench(emu, dir, sizes);
   const started = performance.now();
+  let journal: JournalBench | undefined;
   try {
     if (only.has("report")) await bench.report();
     if (only.has("bulk-one")) await bench.bulkOne();
     if (only.has("bulk-many")) await bench.bulkMany();
     if (only.has("report-big")) await bench.bigReport();
+    if (only.has("journal")) {
+      log("journal throughput...");
+      journal = await journalThroughput(values.quick ? 20_000 : 100_000);
+    }
   } finally {
     await emu.stop();
     if (!values.keep) await rm(dir, { recursive: true, force: true });
   }
   const results = bench.results;
   const goals = targets(results);
+  if (journal) {
+    const ratio = journal.pairsPerSecond / journal.appWriteCeilingPerSecond;
+    goals.push({ name: "journal keeps up: >= 10x the app-wide write ceiling", met: ratio >= 10, detail: `${ratio.toFixed(0)}x (${journal.pairsPerSecond.toFixed(0)} changes/s)` });
+  }
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version, platform: `${process.platform} ${process.arch}` };
-  const doc: BenchDocument = { mode: values.quick ? "quick" : "full", latencyMs: LATENCY_MS, machine, totalSeconds: (performance.now() - started) / 1000, scenarios: results, targets: goals };
+  const doc: BenchDocument = { mode: values.quick ? "quick" : "full", latencyMs: LATENCY_MS, machine, totalSeconds: (performance.now() - started) / 1000, scenarios: results, journal, targets: goals };
   process.stdout.write(values.json ? `${JSON.stringify(doc, null, 2)}\n` : render(doc));
   return goals.every((t) => t.met) ? 0 : 1;
 }

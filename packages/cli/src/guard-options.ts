@@ -3,9 +3,10 @@ import { parseMaxChanges, ProtectedAccounts, type MaxChanges } from "@mfactl/cor
 import type { CommandContext } from "./context.js";
 
 /** The guard rails every changing command takes. */
-export function addGuardOptions(cmd: Command): Command {
+export function addGuardOptions(cmd: Command, what: "selection" | "run" = "selection"): Command {
+  const without = what === "selection" ? "without it they are left out of filter and group selections and refused when named" : "without it a run that would change one is refused";
   return cmd
-    .option("--include-protected", "change protected accounts too (the profile's protectedAccounts, directory synchronisation accounts): without it they are left out of filter and group selections and refused when named")
+    .option("--include-protected", `change protected accounts too (the profile's protectedAccounts, directory synchronisation accounts): ${without}`)
     .option("--max-changes <n|p%>", "refuse the run, changing nothing, when it would change more users than this (default: the profile's maxChanges)");
 }
 

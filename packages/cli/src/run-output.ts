@@ -1,4 +1,4 @@
-import { enginePort, executeRun, JournalUnavailableError, type RetryPolicy, type RunContext, type RunRecord, type UserMfaChange } from "@mfactl/core";
+import { enginePort, executeRun, JournalUnavailableError, RunBusyError, type RetryPolicy, type RunContext, type RunRecord, type UserMfaChange } from "@mfactl/core";
 import { countBy } from "./confirm.js";
 import type { CommandContext } from "./context.js";
 import { EXIT, type ExitCode } from "./exit-codes.js";
@@ -42,7 +42,8 @@ export async function carryOutRun(
       results.push(change);
     }
   } catch (error) {
-    if (!(error instanceof JournalUnavailableError)) throw error;
+    // Midway, some changes are made: a journal failure or a takeover is exit 1, not "nothing done".
+    if (!(error instanceof JournalUnavailableError) && !(error instanceof RunBusyError)) throw error;
     journalError = error;
   } finally {
     progress.stop();

@@ -29,7 +29,7 @@ export function applyCommand(run: CommandRunner): Command {
     .option("--out <file>", "write the results to a file instead of stdout")
     .option("--failed-out <file>", "write the failed and conflicting users as CSV, readable by bulk set --input")
     .option("-q, --quiet", "no progress display");
-  addGuardOptions(cmd);
+  addGuardOptions(cmd, "run");
   cmd.addHelpText(
     "after",
     `

@@ -25,7 +25,7 @@ export function resumeCommand(run: CommandRunner): Command {
 Examples:
   $ mfactl runs --unfinished
   $ mfactl resume 20261201T211348Z-3f9a2c1b
-Exit codes: 0 the run is complete, 1 a user failed or conflicted, 2 unknown run, complete already or still running
+Exit codes: 0 the run is complete (or was already), 1 a user failed or conflicted, 2 unknown run or still running
 (nothing changed), 130 interrupted. Docs: docs/commands/resume.md`,
     )
     .action((ref: string, flags: RunOutputFlags) =>

@@ -28,7 +28,7 @@ export function undoCommand(run: CommandRunner): Command {
     .option("--out <file>", "write the results to a file instead of stdout")
     .option("--failed-out <file>", "write the failed and conflicting users as CSV")
     .option("-q, --quiet", "no progress display");
-  addGuardOptions(cmd);
+  addGuardOptions(cmd, "run");
   cmd.addHelpText(
     "after",
     `

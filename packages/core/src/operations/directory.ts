@@ -68,6 +68,7 @@ export async function* collectionPages<T>(
       tenant,
       undefined,
       `GET ${what}`,
+      what,
     );
     const page = res.body?.value;
     if (!Array.isArray(page)) throw new GraphError(`Graph answered ${what} of ${tenant} without a "value" array.`, { status: res.status, code: "UnexpectedResponse", tenant, requestId: res.requestId });
@@ -182,7 +183,9 @@ export async function registeredMfaMethods(engine: BatchEngine, tenant: string, 
     user: user.userPrincipalName,
     signal,
   });
-  if (res.status < 200 || res.status >= 300) throw graphErrorFromBody(res.status, res.body, { tenant, user: user.userPrincipalName, requestId: res.requestId, attempts: res.attempts, method: "GET authentication/methods" });
+  if (res.status < 200 || res.status >= 300) {
+    throw graphErrorFromBody(res.status, res.body, { tenant, user: user.userPrincipalName, requestId: res.requestId, attempts: res.attempts, method: "GET authentication/methods", path: "/authentication/methods" });
+  }
   const types = (res.body?.value ?? []).map((m) => m["@odata.type"] ?? "").filter((t) => t !== "" && !NOT_MFA.has(t));
   return types.map((t) => t.replace(/^#microsoft\.graph\./, "").replace(/AuthenticationMethod$/, ""));
 }

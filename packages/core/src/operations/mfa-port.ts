@@ -2,6 +2,7 @@ import { GraphError } from "../domain/errors.js";
 import { readMfaState, type MfaState, type MfaStateRead } from "../domain/mfa-state.js";
 import { parseUserRef, userPathSegment } from "../domain/references.js";
 import type { BatchEngine, EngineResponse } from "../engine/types.js";
+import { permissionFor } from "../transport/graph-client.js";
 import type { GraphClient } from "../transport/types.js";
 
 export interface ResolvedUser {
@@ -67,7 +68,7 @@ export function directPort(client: GraphClient): MfaPort {
 export function enginePort(engine: BatchEngine): MfaPort {
   return {
     async resolveUser(tenant, user, signal) {
-      const res = ok(await engine.submit({ tenant, version: "v1.0", method: "GET", url: `${userUrl(user)}?$select=${USER_SELECT}`, user, signal }), tenant, user, "GET");
+      const res = ok(await engine.submit({ tenant, version: "v1.0", method: "GET", url: `${userUrl(user)}?$select=${USER_SELECT}`, user, signal }), tenant, user, "GET", "/users");
       return toResolved(res.body, user);
     },
     async readState(tenant, user, signal) {
@@ -76,6 +77,7 @@ export function enginePort(engine: BatchEngine): MfaPort {
         tenant,
         user.userPrincipalName,
         "GET",
+        requirementsUrl(user.id),
       );
       return { state: readMfaState(res.body?.perUserMfaState), requestId: res.requestId };
     },
@@ -85,6 +87,7 @@ export function enginePort(engine: BatchEngine): MfaPort {
         tenant,
         user.userPrincipalName,
         "PATCH",
+        requirementsUrl(user.id),
       );
       return { requestId: res.requestId };
     },
@@ -92,15 +95,15 @@ export function enginePort(engine: BatchEngine): MfaPort {
 }
 
 /** A sub-response that is not 2xx becomes the same GraphError a direct request would throw. */
-export function ok<T>(res: EngineResponse<T>, tenant: string, user: string | undefined, method: string): EngineResponse<T> {
+export function ok<T>(res: EngineResponse<T>, tenant: string, user: string | undefined, method: string, path?: string): EngineResponse<T> {
   if (res.status >= 200 && res.status < 300) return res;
-  throw graphErrorFromBody(res.status, res.body, { tenant, user, requestId: res.requestId, attempts: res.attempts, method });
+  throw graphErrorFromBody(res.status, res.body, { tenant, user, requestId: res.requestId, attempts: res.attempts, method, ...(path !== undefined ? { path } : {}) });
 }
 
 export function graphErrorFromBody(
   status: number,
   body: unknown,
-  ctx: { tenant: string; user: string | undefined; requestId: string | undefined; attempts: number; method: string },
+  ctx: { tenant: string; user: string | undefined; requestId: string | undefined; attempts: number; method: string; path?: string },
 ): GraphError {
   const error = (body as { error?: { code?: unknown; message?: unknown; innerError?: { "request-id"?: unknown } } } | undefined)?.error;
   const code = typeof error?.code === "string" ? error.code : status === 0 ? "NoResponse" : "UnknownError";
@@ -108,7 +111,9 @@ export function graphErrorFromBody(
   const requestId = ctx.requestId ?? (typeof error?.innerError?.["request-id"] === "string" ? error.innerError["request-id"] : undefined);
   const who = ctx.user ? `user ${ctx.user}, ` : "";
   const tries = ctx.attempts > 1 ? ` Gave up after ${ctx.attempts} attempts.` : "";
-  return new GraphError(`Graph answered ${status} ${code} to ${ctx.method} (${who}tenant ${ctx.tenant}): ${message.replace(/\.+$/, "")}.${tries}`, {
+  // Inside a $batch too, a 403 says which permission the call needs.
+  const hint = status === 403 && ctx.path !== undefined ? ` The app lacks the permission or its admin consent (${permissionFor(ctx.path, ctx.method.split(" ")[0] ?? "GET")}).` : "";
+  return new GraphError(`Graph answered ${status} ${code} to ${ctx.method} (${who}tenant ${ctx.tenant}): ${message.replace(/\.+$/, "")}.${hint}${tries}`, {
     status,
     code,
     requestId,
