@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { adminUser, mfactl, useEmulatorProcess, type AdminStats } from "./harness.js";
 
@@ -111,5 +114,31 @@ describe("guests, dry run, idempotence", () => {
     const r = await mfactl(["get", "--config", config, "--profile", "lab", "--user", `admin@${lab.domain}`, "-o", "json"], {});
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ tenant: lab.domain, perUserMfaState: "enforced" });
+  });
+});
+
+describe("set is journaled", () => {
+  it("the change is a run in the journal with actor, host and request id, and undo puts the user back", async () => {
+    const env = { ...lab.emu.env, MFACTL_DB: join(mkdtempSync(join(tmpdir(), "mfactl-set-")), "journal.db") };
+    const upn = `megan.bowen@${lab.domain}`;
+    const r = await mfactl(["set", "-t", lab.domain, "-u", upn, "-s", "disabled", "-o", "json"], env);
+    expect(r.code, r.stderr).toBe(0);
+    const change = JSON.parse(r.stdout) as { runId: string; requestId: string; previousState: string };
+    expect(change.previousState).toBe("enabled");
+    const shown = await mfactl(["runs", "show", change.runId, "-o", "json"], env);
+    const journal = JSON.parse(shown.stdout) as { run: { kind: string; actor: string; host: string; status: string }; changes: { userPrincipalName: string; previousState: string; requestedState: string; perUserMfaState: string; status: string; requestId: string; sentAt: string }[] };
+    expect(journal.run).toMatchObject({ kind: "set", actor: `app:${lab.emu.clientId}`, status: "completed" });
+    expect(journal.run.host).toMatch(/\S/);
+    expect(journal.changes).toEqual([
+      expect.objectContaining({ userPrincipalName: upn, previousState: "enabled", requestedState: "disabled", perUserMfaState: "disabled", status: "changed", requestId: change.requestId }),
+    ]);
+    const undo = await mfactl(["undo", change.runId, "--yes", "-q"], env);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect((await readThroughGraph(upn)).perUserMfaState).toBe("enabled");
+    // A dry run or a change that is not needed records nothing.
+    await mfactl(["set", "-t", lab.domain, "-u", upn, "-s", "enabled"], env);
+    await mfactl(["set", "-t", lab.domain, "-u", upn, "-s", "disabled", "--dry-run"], env);
+    expect(JSON.parse((await mfactl(["runs", "-o", "json"], env)).stdout)).toHaveLength(2);
+    expect((await adminUser(lab.emu, lab.domain, upn)).patchCount).toBe(2);
   });
 });
