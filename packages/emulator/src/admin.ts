@@ -3,12 +3,13 @@ import { appFromRegistration, validateRoles, type AppRegistration } from "./apps
 import type { FaultInjector, FaultRule } from "./faults.js";
 import {
   directGroupsOf, effectiveState, findRoleDefinition, findUser, includesId, roleAssignmentId, ROLE_DEFINITIONS,
-  type GroupRecord, type RoleAssignmentRecord, type Tenant, type UserRecord,
+  type ConditionalAccessPolicy, type GroupRecord, type RoleAssignmentRecord, type Tenant, type UserRecord,
 } from "./model.js";
 import {
   applyConfigPatch, InvalidOptionError, PER_USER_MFA_STATES, validateSeedParams,
   type ConfigPatch, type PerUserMfaState, type RuntimeConfig,
 } from "./options.js";
+import { validatePolicy } from "./posture.js";
 import { guidFor } from "./prng.js";
 import { emptyStats, type EmulatorState, type EmulatorStats } from "./state.js";
 import type { Throttler } from "./throttle.js";
@@ -33,6 +34,14 @@ export interface AdminUserView {
   groups: string[];
   /** Display names of the user's directory roles. */
   roles: string[];
+  /** signInActivity's last interactive sign-in; null = never signed in. */
+  lastSignInDateTime: string | null;
+}
+
+/** A tenant's licence and security defaults. */
+export interface TenantPosture {
+  premium: boolean;
+  securityDefaultsEnabled: boolean;
 }
 
 export interface AdminGroupView {
@@ -83,6 +92,9 @@ export interface AdminUserPatch {
   methods?: string[];
   /** Any text, hostile included: tests of report outputs need names like `=HYPERLINK(...)` or `<script>`. */
   displayName?: string;
+  /** ISO date-time, or null for "never signed in". */
+  lastSignInDateTime?: string | null;
+  accountEnabled?: boolean;
 }
 
 export interface SeedRequest {
@@ -149,6 +161,14 @@ export interface EmulatorAdmin {
   listRoleAssignments(tenant: string): AdminRoleAssignmentView[];
   assignRole(tenant: string, request: RoleRequest): AdminRoleAssignmentView;
   removeRoleAssignment(tenant: string, assignmentId: string): void;
+  /** Licence (Entra ID P1/P2) and security defaults. */
+  posture(tenant: string): TenantPosture;
+  setPosture(tenant: string, patch: Partial<TenantPosture>): TenantPosture;
+  /** The tenant's Conditional Access policies, in Graph's shape and listing order. */
+  listConditionalAccessPolicies(tenant: string): ConditionalAccessPolicy[];
+  /** Adds a policy given in Graph's shape (validated; id generated from the seed unless given) -> the stored policy. */
+  addConditionalAccessPolicy(tenant: string, policy: unknown): ConditionalAccessPolicy;
+  removeConditionalAccessPolicy(tenant: string, id: string): void;
 }
 
 export function tenantSummary(t: Tenant): TenantSummary {
@@ -169,6 +189,7 @@ function userView(t: Tenant, u: UserRecord): AdminUserView {
     patchCount: u.patchCount,
     groups: directGroupsOf(t, u.id, "user").map((g) => g.id),
     roles,
+    lastSignInDateTime: u.lastSignInDateTime,
   };
 }
 
@@ -268,6 +289,16 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       if (patch.methods !== undefined && (!Array.isArray(patch.methods) || !patch.methods.every((m) => typeof m === "string")))
         throw new InvalidOptionError("methods must be a list of method names");
       if (patch.displayName !== undefined && typeof patch.displayName !== "string") throw new InvalidOptionError("displayName must be a string");
+      if (patch.accountEnabled !== undefined && typeof patch.accountEnabled !== "boolean") throw new InvalidOptionError("accountEnabled must be a boolean");
+      let signIn: string | null | undefined;
+      if (patch.lastSignInDateTime !== undefined) {
+        if (patch.lastSignInDateTime === null) signIn = null;
+        else if (typeof patch.lastSignInDateTime !== "string" || Number.isNaN(Date.parse(patch.lastSignInDateTime)))
+          throw new InvalidOptionError("lastSignInDateTime must be an ISO date-time or null");
+        else signIn = new Date(Date.parse(patch.lastSignInDateTime)).toISOString().replace(/\.\d+Z$/, "Z");
+      }
+      if (signIn !== undefined) u.lastSignInDateTime = signIn;
+      if (patch.accountEnabled !== undefined) u.accountEnabled = patch.accountEnabled;
       if (patch.methods !== undefined) u.methods = [...patch.methods];
       if (patch.displayName !== undefined) u.displayName = patch.displayName;
       // Registering while enabled moves the user to enforced, as Entra does.
@@ -380,6 +411,37 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       const i = te.roleAssignments.findIndex((a) => a.id === id);
       if (i < 0) throw new NotFoundError(`role assignment '${id}' not found in tenant '${te.domain}'`);
       te.roleAssignments.splice(i, 1);
+    },
+    posture: (t) => {
+      const te = tenant(t);
+      return { premium: te.premium, securityDefaultsEnabled: te.securityDefaultsEnabled };
+    },
+    setPosture: (t, patch) => {
+      const te = tenant(t);
+      if (typeof patch !== "object" || patch === null) throw new InvalidOptionError("the body must be an object");
+      for (const k of Object.keys(patch)) if (k !== "premium" && k !== "securityDefaultsEnabled") throw new InvalidOptionError(`unknown posture property '${k}' (premium, securityDefaultsEnabled)`);
+      if (patch.premium !== undefined && typeof patch.premium !== "boolean") throw new InvalidOptionError("premium must be a boolean");
+      if (patch.securityDefaultsEnabled !== undefined && typeof patch.securityDefaultsEnabled !== "boolean") throw new InvalidOptionError("securityDefaultsEnabled must be a boolean");
+      if (patch.premium !== undefined) te.premium = patch.premium;
+      if (patch.securityDefaultsEnabled !== undefined) te.securityDefaultsEnabled = patch.securityDefaultsEnabled;
+      return { premium: te.premium, securityDefaultsEnabled: te.securityDefaultsEnabled };
+    },
+    listConditionalAccessPolicies: (t) => structuredClone(tenant(t).conditionalAccessPolicies),
+    addConditionalAccessPolicy: (t, input) => {
+      const te = tenant(t);
+      const name = typeof (input as { displayName?: unknown } | null)?.displayName === "string" ? (input as { displayName: string }).displayName : "";
+      const id = guidFor(`${state.seedParams.seed}/tenant/${te.id}/conditional-access/${te.conditionalAccessPolicies.length}/${name.toLowerCase()}`);
+      const now = new Date(state.clock.now()).toISOString().replace(/\.\d+Z$/, "Z");
+      const p = validatePolicy(input, id, now);
+      if (te.conditionalAccessPolicies.some((x) => x.id === p.id)) throw new InvalidOptionError(`a policy with id '${p.id}' already exists in tenant '${te.domain}'`);
+      te.conditionalAccessPolicies.push(p);
+      return structuredClone(p);
+    },
+    removeConditionalAccessPolicy: (t, id) => {
+      const te = tenant(t);
+      const i = te.conditionalAccessPolicies.findIndex((p) => p.id === id.toLowerCase());
+      if (i < 0) throw new NotFoundError(`conditional access policy '${id}' not found in tenant '${te.domain}'`);
+      te.conditionalAccessPolicies.splice(i, 1);
     },
   };
 }

@@ -5,8 +5,10 @@ import { InvalidOptionError } from "./options.js";
 
 /** Group membership, directory roles and registered methods: what the MFA safety checks read. */
 const DIRECTORY_READ_ROLES = ["GroupMember.Read.All", "RoleManagement.Read.Directory", "UserAuthenticationMethod.Read.All"];
-export const MAIN_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod", ...DIRECTORY_READ_ROLES];
-export const READ_ONLY_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.Read.All", ...DIRECTORY_READ_ROLES];
+/** Sign-in activity and the registration report (the posture report's sources). */
+const REPORT_READ_ROLES = ["AuditLog.Read.All"];
+export const MAIN_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod", ...DIRECTORY_READ_ROLES, ...REPORT_READ_ROLES];
+export const READ_ONLY_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.Read.All", ...DIRECTORY_READ_ROLES, ...REPORT_READ_ROLES];
 
 export interface AppRecord {
   clientId: string;

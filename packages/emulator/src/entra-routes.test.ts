@@ -168,14 +168,14 @@ describe("access tokens", () => {
     expect(protectedHeader.kid).toBe(jwks.keys[0]?.kid);
     expect(payload).toMatchObject({ iss: `https://sts.windows.net/${t.id}/`, tid: t.id, appid: emu.clientId, azp: emu.clientId, idtyp: "app", appidacr: "1" });
     expect(payload["roles"]).toEqual([
-      "User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod", "GroupMember.Read.All", "RoleManagement.Read.Directory", "UserAuthenticationMethod.Read.All",
+      "User.Read.All", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod", "GroupMember.Read.All", "RoleManagement.Read.Directory", "UserAuthenticationMethod.Read.All", "AuditLog.Read.All",
     ]);
     // exp is rounded up to the next second: at least expires_in seconds of life.
     expect(payload.exp! - payload.iat!).toBe(clock.now() % 1000 === 0 ? 3599 : 3600);
     expect(payload.nbf).toBe(payload.iat);
     expect(typeof payload["oid"]).toBe("string");
     const readOnly = decodeJwt(await tokenFor(emu, t.id, emu.readOnlyApp));
-    expect(readOnly["roles"]).toEqual(["User.Read.All", "Policy.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory", "UserAuthenticationMethod.Read.All"]);
+    expect(readOnly["roles"]).toEqual(["User.Read.All", "Policy.Read.All", "GroupMember.Read.All", "RoleManagement.Read.Directory", "UserAuthenticationMethod.Read.All", "AuditLog.Read.All"]);
     expect(emu.admin.stats().tokensIssued).toBeGreaterThanOrEqual(2);
   });
 });

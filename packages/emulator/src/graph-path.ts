@@ -21,6 +21,11 @@ export type GraphRoute =
   | { kind: "roleDefinition"; id: string }
   | { kind: "roleAssignments" }
   | { kind: "roleAssignment"; id: string }
+  | { kind: "securityDefaults" }
+  | { kind: "caPolicies" }
+  | { kind: "caPolicy"; id: string }
+  | { kind: "registrationDetails" }
+  | { kind: "registrationDetail"; id: string }
   | { kind: "error"; error: QueryError };
 
 /** Collections: they cost 2 RU like `GET /users` (other GETs 1). */
@@ -33,10 +38,19 @@ export function isListRoute(route: GraphRoute): boolean {
     case "groupMembers":
     case "roleDefinitions":
     case "roleAssignments":
+    case "caPolicies":
+    case "registrationDetails":
       return true;
     default:
       return false;
   }
+}
+
+/** The endpoints with a request limit of their own (Throttling: reports, Conditional Access). */
+export function specialLimitOf(route: GraphRoute): "reports" | "conditionalAccess" | undefined {
+  if (route.kind === "registrationDetails" || route.kind === "registrationDetail") return "reports";
+  if (route.kind === "caPolicies" || route.kind === "caPolicy") return "conditionalAccess";
+  return undefined;
 }
 
 const segmentNotFound = (segment: string): GraphRoute => ({
@@ -105,6 +119,8 @@ export function parseGraphPath(path: string, version: GraphVersion): GraphRoute 
     tail = rest.slice(1);
   } else if (set === "rolemanagement") {
     return roleManagementRoute(rest);
+  } else if (set === "policies" || set === "identity" || set === "reports") {
+    return postureRoute(set, rest);
   } else if (set === "me") {
     return { kind: "error", error: { status: 400, code: "BadRequest", message: "/me request is only valid with delegated authentication flow." } };
   } else {
@@ -152,4 +168,34 @@ function roleManagementRoute(rest: string[]): GraphRoute {
   if (id === undefined) return name === "roledefinitions" ? { kind: "roleDefinitions" } : { kind: "roleAssignments" };
   if (id.startsWith("$")) return segmentNotFound(id);
   return name === "roledefinitions" ? { kind: "roleDefinition", id } : { kind: "roleAssignment", id };
+}
+
+/** A fixed chain of segments (case-insensitive), then an optional id. */
+function chain(rest: string[], names: readonly string[]): { ok: true; id: string | undefined } | GraphRoute {
+  for (let i = 0; i < names.length; i++) {
+    const seg = rest[i];
+    if (seg === undefined) return segmentNotFound(rest[i - 1] ?? names[0] ?? "");
+    if (seg.toLowerCase() !== (names[i] as string).toLowerCase()) return segmentNotFound(seg);
+  }
+  const [id, ...more] = rest.slice(names.length);
+  if (more.length > 0) return segmentNotFound(more[0] ?? "");
+  if (id !== undefined && id.startsWith("$")) return segmentNotFound(id);
+  return { ok: true, id };
+}
+
+/** policies/identitySecurityDefaultsEnforcementPolicy, identity/conditionalAccess/policies[/{id}], reports/authenticationMethods/userRegistrationDetails[/{id}]. */
+function postureRoute(set: string, rest: string[]): GraphRoute {
+  if (set === "policies") {
+    const c = chain(rest, ["identitySecurityDefaultsEnforcementPolicy"]);
+    if ("kind" in c) return c;
+    return c.id === undefined ? { kind: "securityDefaults" } : segmentNotFound(c.id);
+  }
+  if (set === "identity") {
+    const c = chain(rest, ["conditionalAccess", "policies"]);
+    if ("kind" in c) return c;
+    return c.id === undefined ? { kind: "caPolicies" } : { kind: "caPolicy", id: c.id };
+  }
+  const c = chain(rest, ["authenticationMethods", "userRegistrationDetails"]);
+  if ("kind" in c) return c;
+  return c.id === undefined ? { kind: "registrationDetails" } : { kind: "registrationDetail", id: c.id };
 }

@@ -16,10 +16,11 @@ import {
   type DirectoryEntry, type RoleAssignmentRecord, type UserRecord,
 } from "./model.js";
 import { PER_USER_MFA_STATES, type PerUserMfaState } from "./options.js";
+import { parseRegistrationFilter, REGISTRATION_PROPERTIES, registrationDetails, SECURITY_DEFAULTS_POLICY_ID } from "./posture.js";
 import type { EmulatorState } from "./state.js";
 import {
-  checkOptions, encodeSkipToken, isQueryError, parseListQuery, parsePaging, parseSelect, projectUser,
-  type Paging, type QueryError,
+  checkOptions, encodeSkipToken, isQueryError, parseListQuery, parsePaging, parseSelect, projectUser, SIGN_IN_ACTIVITY,
+  type Paging, type QueryError, type UserSelectable,
 } from "./users-query.js";
 
 const READ_USERS = ["User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"];
@@ -30,6 +31,15 @@ const READ_GROUPS = ["GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.
 const READ_MEMBER_OF = [...READ_GROUPS, "User.Read.All", "User.ReadWrite.All"];
 const READ_ROLES = ["RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory", "Directory.Read.All", "Directory.ReadWrite.All"];
 const READ_METHODS = ["UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"];
+const READ_POLICIES = ["Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"];
+const READ_AUDIT_LOG = ["AuditLog.Read.All"];
+const READ_REPORTS = ["AuditLog.Read.All", "Reports.Read.All"];
+/** The message differs by endpoint in the wild; the code is the same (Report sources: "fails on unlicensed tenants"). */
+const NOT_PREMIUM_REPORTS = "Neither tenant is B2C or tenant doesn't have premium license";
+const NOT_PREMIUM_SIGN_IN = "Tenant is not a B2C tenant and doesn't have premium license";
+/** Graph's page limit when signInActivity is selected (Listing users). */
+export const SIGN_IN_ACTIVITY_MAX_PAGE = 500;
+const REGISTRATION_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter"]);
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIST_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter"]);
@@ -41,7 +51,8 @@ const ENTITY_OPTIONS = new Set(["$select"]);
 /** Graph names the property a stray $expand asks for. */
 const noPropertyOn = (type: string) => (name: string) => noProperty(name, type);
 
-type DirectoryRoute = Exclude<GraphRoute, { kind: "error" | "userList" | "user" | "requirements" }>;
+type PostureRoute = Extract<GraphRoute, { kind: "securityDefaults" | "caPolicies" | "caPolicy" | "registrationDetails" | "registrationDetail" }>;
+type DirectoryRoute = Exclude<GraphRoute, { kind: "error" | "userList" | "user" | "requirements" } | PostureRoute>;
 
 /** A page of a collection: the OData context, which items qualify and how each is shown. */
 interface ListSpec<T> {
@@ -80,6 +91,8 @@ export class GraphRoutes {
         if (!user) return this.notFound(route.ref, ids);
         const select = parseSelect(options.get("$select"));
         if (isQueryError(select)) return fail(select);
+        const denied = this.signInActivityDenied(call, select, ids);
+        if (denied) return denied;
         const context = `${call.graphBase}/${call.version}/$metadata#users${selected(select)}/$entity`;
         return ok(200, { "@odata.context": context, ...projectUser(user, select, true) });
       }
@@ -96,6 +109,13 @@ export class GraphRoutes {
           });
         return this.patchRequirements(call, user, ids);
       }
+      case "securityDefaults":
+      case "caPolicies":
+      case "caPolicy":
+      case "registrationDetails":
+      case "registrationDetail":
+        if (call.method !== "GET") return methodNotAllowed();
+        return this.posture(call, route, options, ids, fail);
       default:
         if (call.method !== "GET") return methodNotAllowed();
         return this.directory(call, route, options, ids, fail);
@@ -260,10 +280,93 @@ export class GraphRoutes {
     return graphError(404, "Request_ResourceNotFound", `Resource '${ref}' does not exist or one of its queried reference-property objects are not present.`, ids);
   }
 
+  /** signInActivity needs AuditLog.Read.All and a premium tenant (Report sources: "Last sign-in"). */
+  private signInActivityDenied(call: GraphCall, select: readonly UserSelectable[] | undefined, ids: ErrorIds): GraphResult | undefined {
+    if (!select?.includes(SIGN_IN_ACTIVITY)) return undefined;
+    if (!READ_AUDIT_LOG.some((r) => call.caller.roles.includes(r))) return this.insufficientPrivileges(ids);
+    if (!call.caller.tenant.premium) return graphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", NOT_PREMIUM_SIGN_IN, ids);
+    return undefined;
+  }
+
+  /** Security defaults, Conditional Access policies and the registration report. */
+  private posture(call: GraphCall, route: PostureRoute, options: Map<string, string>, ids: ErrorIds, fail: (e: QueryError) => GraphResult): GraphResult {
+    const roles = call.caller.roles;
+    const tenant = call.caller.tenant;
+    const base = `${call.graphBase}/${call.version}/$metadata#`;
+    const notPremium = () => graphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", NOT_PREMIUM_REPORTS, ids);
+    switch (route.kind) {
+      case "securityDefaults": {
+        if (!READ_POLICIES.some((r) => roles.includes(r))) return this.insufficientPrivileges(ids);
+        const select = parseSelectOf(options.get("$select"), ["id", "displayName", "description", "isEnabled"], "identitySecurityDefaultsEnforcementPolicy");
+        if (isQueryError(select)) return fail(select);
+        const full: Record<string, unknown> = {
+          id: SECURITY_DEFAULTS_POLICY_ID,
+          displayName: "Security Defaults",
+          description:
+            "Security defaults is a set of basic identity security mechanisms recommended by Microsoft. When enabled, these recommendations will be automatically enforced in your organization. Administrators and users will be better protected from common identity related attacks.",
+          isEnabled: tenant.securityDefaultsEnabled,
+        };
+        const body: Record<string, unknown> = { "@odata.context": `${base}policies/identitySecurityDefaultsEnforcementPolicy${selected(select)}/$entity` };
+        for (const k of select ?? Object.keys(full)) body[k] = full[k];
+        return ok(200, body);
+      }
+      case "caPolicies":
+      case "caPolicy": {
+        if (!READ_POLICIES.some((r) => roles.includes(r))) return this.insufficientPrivileges(ids);
+        if (!tenant.premium) return notPremium();
+        const context = `${base}identity/conditionalAccess/policies`;
+        if (route.kind === "caPolicy") {
+          const p = tenant.conditionalAccessPolicies.find((x) => x.id === route.id.toLowerCase());
+          if (!p) return this.notFound(route.id, ids);
+          return ok(200, { "@odata.context": `${context}/$entity`, ...structuredClone(p) });
+        }
+        // Graph answers the whole list in one page here.
+        return ok(200, { "@odata.context": context, value: structuredClone(tenant.conditionalAccessPolicies) });
+      }
+      default: {
+        if (!READ_REPORTS.some((r) => roles.includes(r))) return this.insufficientPrivileges(ids);
+        if (!tenant.premium) return notPremium();
+        const adminIds = new Set(tenant.roleAssignments.map((a) => a.principalId));
+        const select = parseSelectOf(options.get("$select"), REGISTRATION_PROPERTIES, "userRegistrationDetails");
+        if (isQueryError(select)) return fail(select);
+        const project = (u: UserRecord) => {
+          const row = registrationDetails(u, adminIds);
+          if (!select) return row;
+          const out: Record<string, unknown> = {};
+          for (const k of select) out[k] = row[k];
+          return out;
+        };
+        const context = `${base}reports/authenticationMethods/userRegistrationDetails${selected(select)}`;
+        if (route.kind === "registrationDetail") {
+          const u = tenant.byId.get(route.id.toLowerCase());
+          // Disabled accounts are not in the report.
+          if (!u || !u.accountEnabled) return this.notFound(route.id, ids);
+          return ok(200, { "@odata.context": `${context}/$entity`, ...project(u) });
+        }
+        const unsupported = checkOptions(options, REGISTRATION_OPTIONS, noPropertyOn("userRegistrationDetails"));
+        if (unsupported) return fail(unsupported);
+        const paging = parsePaging(options, call.headers, tenant.id);
+        if (isQueryError(paging)) return fail(paging);
+        const filter = this.filter<UserRecord>(options, (text) => parseRegistrationFilter(text, adminIds));
+        if (isQueryError(filter)) return fail(filter);
+        return this.page(call, { items: tenant.users, paging, matches: (u) => u.accountEnabled && filter(u), project, context });
+      }
+    }
+  }
+
   private listUsers(call: GraphCall, options: Map<string, string>, fail: (e: QueryError) => GraphResult): GraphResult {
     const tenant = call.caller.tenant;
     const query = parseListQuery(options, call.headers, tenant.id);
     if (isQueryError(query)) return fail(query);
+    const ids: ErrorIds = { requestId: call.requestId, clientRequestId: call.clientRequestId, nowMs: this.state.clock.now() };
+    const denied = this.signInActivityDenied(call, query.select, ids);
+    if (denied) return denied;
+    if (query.select?.includes(SIGN_IN_ACTIVITY) && query.top > SIGN_IN_ACTIVITY_MAX_PAGE)
+      return fail({
+        status: 400,
+        code: "Request_BadRequest",
+        message: `Invalid page size specified: '${query.top}'. Must be between 1 and ${SIGN_IN_ACTIVITY_MAX_PAGE} inclusive when signInActivity is selected.`,
+      });
     const includeState = !this.state.config.omitPerUserMfaStateInList;
     return this.page(call, {
       items: tenant.users,

@@ -3,7 +3,7 @@ import { runBatch } from "./batch.js";
 import { GRAPH_APP_ID, type Endpoints } from "./endpoints.js";
 import type { FaultInjector } from "./faults.js";
 import { codeForStatus, graphError, type ErrorIds } from "./graph-errors.js";
-import { isListRoute, parseGraphPath, splitPathAndQuery } from "./graph-path.js";
+import { isListRoute, parseGraphPath, specialLimitOf, splitPathAndQuery } from "./graph-path.js";
 import { GraphRoutes } from "./graph-routes.js";
 import type { Caller, GraphCall, GraphResult, GraphVersion } from "./graph-types.js";
 import { delay, type Outcome, type RequestContext } from "./http.js";
@@ -96,20 +96,22 @@ export class GraphService {
     if (fault) return fault;
 
     const tenant = call.caller.tenant;
-    const decision = this.throttler.take(call.caller.appId, tenant.id, tenant.users.length, cost);
+    const decision = this.throttler.take(call.caller.appId, tenant.id, tenant.users.length, cost, specialLimitOf(route));
     if (!decision.ok) {
       const stats = this.state.stats;
       stats.throttled[decision.scope] = (stats.throttled[decision.scope] ?? 0) + 1;
       stats.throttledTotal++;
-      return this.withUnit(
-        graphError(429, "TooManyRequests", `Your request is throttled temporarily. Please try after ${decision.retryAfterSeconds} seconds.`, ids, {
-          "retry-after": String(decision.retryAfterSeconds),
-          "x-ms-throttle-scope": decision.scope,
-          "x-ms-throttle-information": decision.information,
-          "x-ms-throttle-limit-percentage": decision.limitPercentage.toFixed(2),
-        }),
-        cost.ru,
-      );
+      const headers: Record<string, string> = {
+        "x-ms-throttle-scope": decision.scope,
+        "x-ms-throttle-information": decision.information,
+        "x-ms-throttle-limit-percentage": decision.limitPercentage.toFixed(2),
+      };
+      // Conditional Access answers its own limit without Retry-After (the reference's Throttling section).
+      if (!decision.noRetryAfter) headers["retry-after"] = String(decision.retryAfterSeconds);
+      const message = decision.noRetryAfter
+        ? "Too many requests. Please reduce the request rate."
+        : `Your request is throttled temporarily. Please try after ${decision.retryAfterSeconds} seconds.`;
+      return this.withUnit(graphError(429, "TooManyRequests", message, ids, headers), cost.ru);
     }
     const result = this.withUnit(this.routes.handle(call, route, options), cost.ru);
     result.charged = cost.ru;

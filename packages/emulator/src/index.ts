@@ -26,8 +26,10 @@ export {
   type GroupRequest,
   type RoleRequest,
   type SeedRequest,
+  type TenantPosture,
   type TenantSummary,
 } from "./admin.js";
+export type { AuthenticationStrength, ConditionalAccessPolicy, ConditionalAccessPolicyState } from "./model.js";
 export type { AppRegistration } from "./apps.js";
 export type { FaultRule } from "./faults.js";
 export type { EmulatorStats } from "./state.js";

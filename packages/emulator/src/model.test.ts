@@ -6,7 +6,7 @@ import {
 
 const user = (id: string): UserRecord => ({
   id, userPrincipalName: `${id}@x.example`, displayName: id, givenName: null, surname: null, userType: "Member",
-  accountEnabled: true, licensed: true, mail: null, methods: [], perUserMfaState: "disabled", patchCount: 0,
+  accountEnabled: true, licensed: true, mail: null, methods: [], perUserMfaState: "disabled", patchCount: 0, lastSignInDateTime: null,
 });
 const group = (id: string, memberIds: string[], memberGroupIds: string[] = []): GroupRecord => ({ id, displayName: id.toUpperCase(), description: null, memberIds, memberGroupIds });
 
@@ -15,6 +15,7 @@ function tenant(users: UserRecord[], groups: GroupRecord[]): Tenant {
     id: "t", domain: "x.example", displayName: "X", users,
     byId: new Map(users.map((u) => [u.id, u])), byUpn: new Map(users.map((u) => [u.userPrincipalName, u])),
     groups, groupsById: new Map(groups.map((g) => [g.id, g])), roleAssignments: [],
+    premium: false, securityDefaultsEnabled: false, conditionalAccessPolicies: [],
   };
 }
 

@@ -17,6 +17,8 @@ export interface UserRecord {
   perUserMfaState: PerUserMfaState;
   /** Graph PATCHes of the per-user MFA state received for this user. */
   patchCount: number;
+  /** Last interactive sign-in (ISO, whole seconds), null when the user never signed in: `signInActivity`. */
+  lastSignInDateTime: string | null;
 }
 
 /** A security group: direct user members and direct (nested) group members, in the order they were added. */
@@ -57,6 +59,53 @@ export interface Tenant {
   /** Keyed by lower-case id. */
   groupsById: Map<string, GroupRecord>;
   roleAssignments: RoleAssignmentRecord[];
+  /** Entra ID P1/P2: reports, Conditional Access and signInActivity need it. */
+  premium: boolean;
+  securityDefaultsEnabled: boolean;
+  /** Graph v1.0 conditionalAccessPolicy objects, in listing order. */
+  conditionalAccessPolicies: ConditionalAccessPolicy[];
+}
+
+export type ConditionalAccessPolicyState = "enabled" | "disabled" | "enabledForReportingButNotEnforced";
+
+/** microsoft.graph.conditionalAccessPolicy (v1.0), the parts the emulator holds. */
+export interface ConditionalAccessPolicy {
+  id: string;
+  displayName: string;
+  state: ConditionalAccessPolicyState;
+  createdDateTime: string;
+  modifiedDateTime: string | null;
+  conditions: {
+    users: {
+      includeUsers: string[];
+      excludeUsers: string[];
+      includeGroups: string[];
+      excludeGroups: string[];
+      includeRoles: string[];
+      excludeRoles: string[];
+      includeGuestsOrExternalUsers: null;
+      excludeGuestsOrExternalUsers: null;
+    };
+    applications: { includeApplications: string[]; excludeApplications: string[]; includeUserActions: string[] };
+    clientAppTypes: string[];
+    platforms: null;
+    locations: null;
+  };
+  grantControls: {
+    operator: "OR" | "AND";
+    builtInControls: string[];
+    customAuthenticationFactors: string[];
+    termsOfUse: string[];
+    authenticationStrength: AuthenticationStrength | null;
+  } | null;
+  sessionControls: null;
+}
+
+export interface AuthenticationStrength {
+  id: string;
+  displayName: string;
+  requirementsSatisfied: "mfa" | "none";
+  allowedCombinations: string[];
 }
 
 /** The built-in roles the emulator knows, with Microsoft's template ids. */

@@ -24,6 +24,12 @@ export interface ThrottleLimits {
   /** Writes per tenant across all apps. */
   tenantWrites: number;
   tenantWritesWindowSeconds: number;
+  /** Requests to reports/authenticationMethods per app + tenant (429 with Retry-After). */
+  reportsRequests: number;
+  reportsWindowSeconds: number;
+  /** Requests to identity/conditionalAccess per tenant, across apps (429 without Retry-After). */
+  conditionalAccessRequests: number;
+  conditionalAccessWindowSeconds: number;
 }
 
 export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = {
@@ -39,6 +45,10 @@ export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = {
   appWritesWindowSeconds: 300,
   tenantWrites: 18_000,
   tenantWritesWindowSeconds: 300,
+  reportsRequests: 5,
+  reportsWindowSeconds: 10,
+  conditionalAccessRequests: 1,
+  conditionalAccessWindowSeconds: 1,
 };
 
 /** Kinds of random fault; scripted faults choose theirs per rule. */

@@ -3,6 +3,7 @@ import {
   DIRECTORY_SYNCHRONIZATION_ACCOUNTS, GLOBAL_ADMINISTRATOR, roleAssignmentId,
   type GroupRecord, type RoleAssignmentRecord, type Tenant, type UserRecord,
 } from "./model.js";
+import { seedPosture } from "./posture.js";
 import { createPrng, type Prng } from "./prng.js";
 import type { PerUserMfaState, SeedParams } from "./options.js";
 
@@ -125,6 +126,7 @@ function fixedUser(f: FixedUser, domain: string, id: string, syncHex: string): U
     methods: f.methods,
     perUserMfaState: f.state,
     patchCount: 0,
+    lastSignInDateTime: null,
   };
 }
 
@@ -171,6 +173,7 @@ function generatedUser(n: number, domain: string, prng: Prng): UserRecord {
     methods,
     perUserMfaState: state,
     patchCount: 0,
+    lastSignInDateTime: null,
   };
 }
 
@@ -200,7 +203,13 @@ export function seedTenant(seed: string, index: number, userCount: number): Tena
   }
   const { groups, roleAssignments } = seedDirectory(users, groupIds, directory);
   const groupsById = new Map(groups.map((g) => [g.id, g]));
-  return { id: tenantId(seed, index), domain, displayName: tenantDisplayName(index), users, byId, byUpn, groups, groupsById, roleAssignments };
+  const tenant: Tenant = {
+    id: tenantId(seed, index), domain, displayName: tenantDisplayName(index), users, byId, byUpn, groups, groupsById, roleAssignments,
+    premium: false, securityDefaultsEnabled: false, conditionalAccessPolicies: [],
+  };
+  // Licence, policies and sign-ins come from their own stream: users, groups and roles are as before.
+  seedPosture(seed, index, tenant);
+  return tenant;
 }
 
 /** Role assignments and groups over the seeded users, in one pass over the generated ones (no quadratic work). */

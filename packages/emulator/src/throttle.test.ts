@@ -78,6 +78,32 @@ describe("Throttler (token buckets, injected clock)", () => {
     expect(tenant.take("app-c", T1, 10, { ru: 1, writes: 1 })).toMatchObject({ ok: false, scope: `Tenant/Write/app-c/${T1}`, information: "WriteLimitExceeded" });
   });
 
+  it("limits reports to 5 requests per 10 s per app + tenant, with Retry-After, before the identity budgets", () => {
+    const { t, clock } = throttler();
+    for (let i = 0; i < 5; i++) expect(t.take(APP, T1, 10, { ru: 2, writes: 0 }, "reports")).toEqual({ ok: true });
+    const denied = t.take(APP, T1, 10, { ru: 2, writes: 0 }, "reports");
+    expect(denied).toMatchObject({ ok: false, scope: `Tenant_Application/Reports/${APP}/${T1}`, information: "RequestLimitExceeded", retryAfterSeconds: 2 });
+    expect(denied).not.toHaveProperty("noRetryAfter");
+    // Other apps and tenants have their own; ordinary requests are not limited by it.
+    expect(t.take("app-2", T1, 10, { ru: 1, writes: 0 }, "reports").ok).toBe(true);
+    expect(t.take(APP, T2, 10, { ru: 1, writes: 0 }, "reports").ok).toBe(true);
+    expect(t.take(APP, T1, 10, { ru: 1, writes: 0 }).ok).toBe(true);
+    clock.advance(2000);
+    expect(t.take(APP, T1, 10, { ru: 2, writes: 0 }, "reports").ok).toBe(true);
+  });
+
+  it("limits Conditional Access to 1 request per second per tenant across apps, without Retry-After", () => {
+    const { t, clock } = throttler();
+    expect(t.take(APP, T1, 10, { ru: 2, writes: 0 }, "conditionalAccess")).toEqual({ ok: true });
+    const denied = t.take("app-2", T1, 10, { ru: 2, writes: 0 }, "conditionalAccess");
+    expect(denied).toMatchObject({ ok: false, scope: `Tenant/ConditionalAccess/app-2/${T1}`, information: "RequestLimitExceeded", noRetryAfter: true });
+    expect(t.take(APP, T2, 10, { ru: 2, writes: 0 }, "conditionalAccess").ok).toBe(true);
+    clock.advance(999);
+    expect(t.take(APP, T1, 10, { ru: 2, writes: 0 }, "conditionalAccess").ok).toBe(false);
+    clock.advance(1);
+    expect(t.take(APP, T1, 10, { ru: 2, writes: 0 }, "conditionalAccess").ok).toBe(true);
+  });
+
   it("does nothing with throttle: off", () => {
     const clock = new ManualClock(0);
     const t = new Throttler(clock, runtimeConfigFrom({ throttle: "off", throttleLimits: { appTenantRuSmall: 1 } }));

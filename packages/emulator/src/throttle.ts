@@ -6,9 +6,18 @@ export interface Cost {
   writes: number;
 }
 
+export type ThrottleInformation = "ResourceUnitLimitExceeded" | "WriteLimitExceeded" | "RequestLimitExceeded";
+
+/** Endpoints with a request limit of their own, on top of the identity budgets. */
+export type SpecialLimit = "reports" | "conditionalAccess";
+
 export type ThrottleDecision =
   | { ok: true; /** Highest share of any budget used, when over 0.8. */ limitPercentage?: number }
-  | { ok: false; scope: string; information: "ResourceUnitLimitExceeded" | "WriteLimitExceeded"; retryAfterSeconds: number; limitPercentage: number };
+  | {
+      ok: false; scope: string; information: ThrottleInformation; retryAfterSeconds: number; limitPercentage: number;
+      /** Conditional Access throttling sends no Retry-After. */
+      noRetryAfter?: true;
+    };
 
 interface Bucket {
   tokens: number;
@@ -18,10 +27,11 @@ interface Bucket {
 interface Need {
   key: string;
   scope: string;
-  information: "ResourceUnitLimitExceeded" | "WriteLimitExceeded";
+  information: ThrottleInformation;
   capacity: number;
   windowMs: number;
   amount: number;
+  noRetryAfter?: true;
 }
 
 /** The app + tenant resource-unit budget depends on the tenant's size. */
@@ -44,7 +54,7 @@ export class Throttler {
   }
 
   /** Takes `cost` from every budget it draws on, or from none when any lacks (a rejected request costs nothing). */
-  take(appId: string, tenantId: string, tenantUsers: number, cost: Cost): ThrottleDecision {
+  take(appId: string, tenantId: string, tenantUsers: number, cost: Cost, special?: SpecialLimit): ThrottleDecision {
     if (this.config.throttle === "off") return { ok: true };
     const l = this.config.throttleLimits;
     const scope = (s: string, limit: string) => `${s}/${limit}/${appId}/${tenantId}`;
@@ -58,6 +68,11 @@ export class Throttler {
         { key: `a-w/${appId}`, scope: scope("Application", "Write"), information: "WriteLimitExceeded", capacity: l.appWrites, windowMs: l.appWritesWindowSeconds * 1000, amount: cost.writes },
         { key: `t-w/${tenantId}`, scope: scope("Tenant", "Write"), information: "WriteLimitExceeded", capacity: l.tenantWrites, windowMs: l.tenantWritesWindowSeconds * 1000, amount: cost.writes },
       );
+    // Checked first: when the request limit is hit, the identity budgets are left alone.
+    if (special === "reports")
+      needs.unshift({ key: `ta-rep/${appId}/${tenantId}`, scope: scope("Tenant_Application", "Reports"), information: "RequestLimitExceeded", capacity: l.reportsRequests, windowMs: l.reportsWindowSeconds * 1000, amount: 1 });
+    else if (special === "conditionalAccess")
+      needs.unshift({ key: `t-ca/${tenantId}`, scope: scope("Tenant", "ConditionalAccess"), information: "RequestLimitExceeded", capacity: l.conditionalAccessRequests, windowMs: l.conditionalAccessWindowSeconds * 1000, amount: 1, noRetryAfter: true });
     const now = this.clock.now();
     let worst: { need: Need; waitMs: number } | undefined;
     let maxUsed = 0;
@@ -71,18 +86,22 @@ export class Throttler {
         maxUsed = Math.max(maxUsed, (need.capacity - bucket.tokens + need.amount) / need.capacity);
       }
     }
-    if (worst)
-      return {
+    if (worst) {
+      const denied: ThrottleDecision = {
         ok: false,
         scope: worst.need.scope,
         information: worst.need.information,
         retryAfterSeconds: Math.max(1, Math.ceil(worst.waitMs / 1000)),
         limitPercentage: Math.min(1.8, maxUsed),
       };
+      if (worst.need.noRetryAfter) denied.noRetryAfter = true;
+      return denied;
+    }
     for (const need of needs) {
       const bucket = this.buckets.get(need.key) as Bucket;
       bucket.tokens -= need.amount;
-      maxUsed = Math.max(maxUsed, 1 - bucket.tokens / need.capacity);
+      // x-ms-throttle-limit-percentage speaks of the resource-unit and write budgets only.
+      if (need.information !== "RequestLimitExceeded") maxUsed = Math.max(maxUsed, 1 - bucket.tokens / need.capacity);
     }
     return maxUsed > 0.8 ? { ok: true, limitPercentage: Math.min(1.8, maxUsed) } : { ok: true };
   }

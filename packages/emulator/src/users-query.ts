@@ -1,5 +1,6 @@
 /** OData query options on /users: $select, $top, $skiptoken, $count, and the few $filter clauses mfactl uses; paging shared by every collection. */
 import { LICENSE_SKUS, type UserRecord } from "./model.js";
+import { signInActivity } from "./posture.js";
 
 /** Properties a client may $select (a subset of microsoft.graph.user, plus the undocumented perUserMfaState). */
 export const USER_PROPERTIES = [
@@ -13,7 +14,11 @@ export const DEFAULT_USER_SELECT: readonly UserProperty[] = [
   "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone", "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
 ];
 
-const BY_LOWER = new Map<string, UserProperty>(USER_PROPERTIES.map((p) => [p.toLowerCase(), p]));
+/** On /users and /users/{id} only (not on members or memberOf): needs AuditLog.Read.All and a premium tenant. */
+export const SIGN_IN_ACTIVITY = "signInActivity";
+export type UserSelectable = UserProperty | typeof SIGN_IN_ACTIVITY;
+
+const BY_LOWER = new Map<string, UserSelectable>([...USER_PROPERTIES, SIGN_IN_ACTIVITY].map((p) => [p.toLowerCase(), p as UserSelectable]));
 
 export interface QueryError {
   status: number;
@@ -36,9 +41,9 @@ const noProperty = (name: string): QueryError => ({
   message: `Could not find a property named '${name}' on type 'microsoft.graph.user'.`,
 });
 
-export function parseSelect(value: string | undefined): UserProperty[] | undefined | QueryError {
+export function parseSelect(value: string | undefined): UserSelectable[] | undefined | QueryError {
   if (value === undefined) return undefined;
-  const out: UserProperty[] = [];
+  const out: UserSelectable[] = [];
   for (const raw of value.split(",")) {
     const name = raw.trim();
     if (!name) continue;
@@ -49,7 +54,7 @@ export function parseSelect(value: string | undefined): UserProperty[] | undefin
   return out.length > 0 ? out : undefined;
 }
 
-export function projectUser(u: UserRecord, select: readonly UserProperty[] | undefined, includeState: boolean): Record<string, unknown> {
+export function projectUser(u: UserRecord, select: readonly UserSelectable[] | undefined, includeState: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const p of select ?? DEFAULT_USER_SELECT) {
     switch (p) {
@@ -69,6 +74,9 @@ export function projectUser(u: UserRecord, select: readonly UserProperty[] | und
         // Undocumented on the user resource: it may be absent; clients fall back to per-user reads.
         if (includeState) out[p] = u.perUserMfaState;
         break;
+      case "signInActivity":
+        out[p] = signInActivity(u);
+        break;
       default:
         out[p] = u[p];
     }
@@ -77,7 +85,7 @@ export function projectUser(u: UserRecord, select: readonly UserProperty[] | und
 }
 
 export interface ListQuery {
-  select: UserProperty[] | undefined;
+  select: UserSelectable[] | undefined;
   top: number;
   count: boolean;
   matches: (u: UserRecord) => boolean;
