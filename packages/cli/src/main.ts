@@ -7,6 +7,7 @@ import { driftCommand } from "./commands/drift.js";
 import { enforceCommand } from "./commands/enforce.js";
 import { getCommand } from "./commands/get.js";
 import { planCommand } from "./commands/plan.js";
+import { postureCommand } from "./commands/posture.js";
 import { resumeCommand } from "./commands/resume.js";
 import { runsCommand } from "./commands/runs.js";
 import { undoCommand } from "./commands/undo.js";
@@ -90,6 +91,7 @@ Docs: README.md and docs/commands/.`,
   program.addCommand(getCommand(runner));
   program.addCommand(setCommand(runner));
   program.addCommand(reportCommand(runner));
+  program.addCommand(postureCommand(runner));
   program.addCommand(bulkCommand(runner));
   program.addCommand(planCommand(runner));
   program.addCommand(applyCommand(runner));

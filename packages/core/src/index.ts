@@ -36,3 +36,8 @@ export * from "./plan/plan-apply.js";
 export * from "./operations/drift.js";
 export * from "./policy/policy-file.js";
 export * from "./policy/evaluate.js";
+export * from "./posture/ca-policy.js";
+export * from "./posture/evaluate-posture.js";
+export * from "./posture/cipp-mfa-users.js";
+export * from "./operations/posture-sources.js";
+export * from "./operations/posture-report.js";

@@ -51,7 +51,7 @@ export function odataString(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
-/** Pages of a v1.0 collection, following `@odata.nextLink`. */
+/** Pages of a collection (v1.0 unless told), following `@odata.nextLink`. */
 export async function* collectionPages<T>(
   engine: BatchEngine,
   tenant: string,
@@ -60,11 +60,12 @@ export async function* collectionPages<T>(
   what: string,
   signal?: AbortSignal,
   headers?: Record<string, string>,
+  version: "v1.0" | "beta" = "v1.0",
 ): AsyncGenerator<T[]> {
   let next: { url: string; query: Record<string, string> } | undefined = { url, query };
   while (next) {
     const res: EngineResponse<{ value?: T[]; "@odata.nextLink"?: string }> = ok(
-      await engine.direct<{ value?: T[]; "@odata.nextLink"?: string }>({ tenant, version: "v1.0", method: "GET", url: next.url, query: next.query, ...(headers ? { headers } : {}), signal }),
+      await engine.direct<{ value?: T[]; "@odata.nextLink"?: string }>({ tenant, version, method: "GET", url: next.url, query: next.query, ...(headers ? { headers } : {}), signal }),
       tenant,
       undefined,
       `GET ${what}`,
@@ -74,7 +75,7 @@ export async function* collectionPages<T>(
     if (!Array.isArray(page)) throw new GraphError(`Graph answered ${what} of ${tenant} without a "value" array.`, { status: res.status, code: "UnexpectedResponse", tenant, requestId: res.requestId });
     yield page;
     const link: unknown = res.body?.["@odata.nextLink"];
-    next = typeof link === "string" && link !== "" ? relativeNextLink(link, tenant) : undefined;
+    next = typeof link === "string" && link !== "" ? relativeNextLink(link, tenant, version) : undefined;
   }
 }
 
@@ -139,6 +140,8 @@ export async function groupMemberIds(engine: BatchEngine, tenant: string, groupI
 export interface RoleHolders {
   /** principal id (lower case) -> role names. */
   rolesOf: Map<string, string[]>;
+  /** principal id (lower case) -> role template ids (lower case), as Conditional Access names roles. */
+  roleIdsOf: Map<string, string[]>;
   /** Holders of the Directory Synchronization Accounts role (lower-case ids). */
   directorySync: Set<string>;
 }
@@ -146,6 +149,7 @@ export interface RoleHolders {
 /** Every directory role assignment of the tenant (a few hundred at most), by principal. */
 export async function directoryRoleHolders(engine: BatchEngine, tenant: string, signal?: AbortSignal): Promise<RoleHolders> {
   const rolesOf = new Map<string, string[]>();
+  const roleIdsOf = new Map<string, string[]>();
   const directorySync = new Set<string>();
   for await (const page of collectionPages<{ principalId?: string; roleDefinitionId?: string }>(
     engine,
@@ -161,10 +165,11 @@ export async function directoryRoleHolders(engine: BatchEngine, tenant: string, 
       const list = rolesOf.get(principal) ?? [];
       list.push(roleName(a.roleDefinitionId));
       rolesOf.set(principal, list);
+      roleIdsOf.set(principal, [...(roleIdsOf.get(principal) ?? []), a.roleDefinitionId.toLowerCase()]);
       if (a.roleDefinitionId.toLowerCase() === ROLE_IDS.directorySynchronizationAccounts) directorySync.add(principal);
     }
   }
-  return { rolesOf, directorySync };
+  return { rolesOf, roleIdsOf, directorySync };
 }
 
 /** Method types that are not a second factor. */

@@ -120,14 +120,14 @@ async function* listPages(engine: BatchEngine, tenant: string, filters: UserFilt
 }
 
 /** `@odata.nextLink` is absolute: keep its path after the version and its query (the engine adds the host). */
-export function relativeNextLink(link: string, tenant: string): { url: string; query: Record<string, string> } {
+export function relativeNextLink(link: string, tenant: string, version: "v1.0" | "beta" = "v1.0"): { url: string; query: Record<string, string> } {
   let parsed: URL;
   try {
     parsed = new URL(link);
   } catch {
     throw new GraphError(`Graph returned an invalid @odata.nextLink for ${tenant}.`, { status: 200, code: "UnexpectedNextLink", tenant });
   }
-  const match = /\/v1\.0(\/.*)$/.exec(parsed.pathname);
-  if (!match) throw new GraphError(`Graph's @odata.nextLink for ${tenant} is not a v1.0 URL.`, { status: 200, code: "UnexpectedNextLink", tenant });
+  const match = (version === "beta" ? /\/beta(\/.*)$/ : /\/v1\.0(\/.*)$/).exec(parsed.pathname);
+  if (!match) throw new GraphError(`Graph's @odata.nextLink for ${tenant} is not a ${version} URL.`, { status: 200, code: "UnexpectedNextLink", tenant });
   return { url: match[1]!, query: Object.fromEntries(parsed.searchParams) };
 }
