@@ -6,6 +6,7 @@ import { emulatorCommand } from "./commands/emulator.js";
 import { driftCommand } from "./commands/drift.js";
 import { enforceCommand } from "./commands/enforce.js";
 import { getCommand } from "./commands/get.js";
+import { migrateCommand } from "./commands/migrate.js";
 import { planCommand } from "./commands/plan.js";
 import { postureCommand } from "./commands/posture.js";
 import { resumeCommand } from "./commands/resume.js";
@@ -100,6 +101,7 @@ Docs: README.md and docs/commands/.`,
   program.addCommand(resumeCommand(runner));
   program.addCommand(driftCommand(runner));
   program.addCommand(enforceCommand(runner));
+  program.addCommand(migrateCommand(runner));
   program.addCommand(emulatorCommand(io, setExit));
   for (const cmd of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

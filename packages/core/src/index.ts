@@ -41,3 +41,4 @@ export * from "./posture/evaluate-posture.js";
 export * from "./posture/cipp-mfa-users.js";
 export * from "./operations/posture-sources.js";
 export * from "./operations/posture-report.js";
+export * from "./plan/plan-migrate.js";

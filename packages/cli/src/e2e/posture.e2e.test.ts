@@ -3,6 +3,9 @@
  * posture"): the expected protection of each user below is written out by hand from the seeded policies, groups
  * and roles, not computed by the code under test.
  */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { mfactl, useEmulatorProcess } from "./harness.js";
 
@@ -132,5 +135,34 @@ describe("mfactl posture", () => {
     const csv = await mfactl(["posture", "-t", northwind!.domain, "-o", "csv", "--cipp"], lab.emu.env);
     expect(csv.code, csv.stderr).toBe(0);
     expect(csv.stdout.split(/\r?\n/)[0]).toBe("UPN,ID,DisplayName,AccountEnabled,UserType,isLicensed,PerUser,MFARegistration,MFACapable,MFAMethods,CoveredByCA,CAPolicies,CoveredBySD,IsAdmin,Tenant");
+  });
+
+  it("migrate plan: per-user disabled only for users CA for all apps covers; those left without MFA are listed, not included; apply carries it out", async () => {
+    const t = lab.emu.tenants[0]!.domain;
+    const dir = mkdtempSync(join(tmpdir(), "mfactl-migrate-"));
+    const env = { ...lab.emu.env, MFACTL_DB: join(dir, "journal.db") };
+    await lab.emu.admin("PATCH", `/tenants/${t}/users`, { perUserMfaState: "disabled" });
+    // Written out by hand from the seeded policies: admin and adele are covered for all apps; wei (MFA Exclusions),
+    // lee (Service Accounts, nested in MFA Exclusions) and breakglass (excluded by name) have nothing else.
+    for (const [user, state] of [["admin", "enforced"], ["adele.vance", "enabled"], ["wei.adams10", "enforced"], ["lee.adams23", "enabled"], ["breakglass", "enforced"]] as const) {
+      await lab.emu.admin("PATCH", `/tenants/${t}/users/${user}@${t}`, { perUserMfaState: state });
+    }
+    const r = await mfactl(["migrate", "plan", "-t", t, "--out", join(dir, "migrate.json")], env);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(readFileSync(join(dir, "migrate.json"), "utf8")) as { source: { command: string }; items: { userPrincipalName: string; requestedState: string }[]; leftOut: { userPrincipalName: string; reason: string }[] };
+    expect(plan.source.command).toBe("migrate");
+    expect(plan.items.map((i) => local(i.userPrincipalName)).sort()).toEqual(["adele.vance", "admin"]);
+    expect(plan.items.every((i) => i.requestedState === "disabled")).toBe(true);
+    expect(plan.leftOut.filter((l) => l.reason === "wouldLoseMfa").map((l) => local(l.userPrincipalName)).sort()).toEqual(["breakglass", "lee.adams23", "wei.adams10"]);
+
+    const applied = await mfactl(["apply", join(dir, "migrate.json"), "--yes", "-q"], env);
+    expect(applied.code, applied.stderr).toBe(0);
+    const after = byLocal(await posture(t));
+    expect(after.get("admin")).toMatchObject({ perUserMfaState: "disabled", effectiveProtection: "conditional access (all apps)" });
+    expect(after.get("adele.vance")).toMatchObject({ perUserMfaState: "disabled", effectiveProtection: "conditional access (all apps)" });
+    expect(after.get("wei.adams10")!.perUserMfaState).toBe("enforced");
+    // Set enabled; a user with a registered method reads enforced. Either way: left alone.
+    expect(after.get("lee.adams23")!.perUserMfaState).not.toBe("disabled");
+    expect(after.get("breakglass")!.perUserMfaState).toBe("enforced");
   });
 });

@@ -27,8 +27,11 @@ export const PlanItemSchema = z
   .strict();
 export type PlanItem = z.infer<typeof PlanItemSchema>;
 
-/** `protected`: a protected account the selection reached; `excluded`: in the --exclude list. */
-export const LEFT_OUT_REASONS = ["protected", "excluded"] as const;
+/**
+ * `protected`: a protected account the selection reached; `excluded`: in the --exclude list;
+ * `wouldLoseMfa`: (migrate) per-user MFA is the user's only known protection.
+ */
+export const LEFT_OUT_REASONS = ["protected", "excluded", "wouldLoseMfa"] as const;
 export const LeftOutSchema = z
   .object({
     tenant: z.string(),
