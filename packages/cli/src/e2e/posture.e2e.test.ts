@@ -27,6 +27,7 @@ interface TenantJson {
   securityDefaults: { enabled?: boolean };
   conditionalAccess: { readable: boolean; mfaPolicies: { displayName: string }[]; reportOnlyMfaPolicies: { displayName: string }[]; mfaNotGuaranteed: { displayName: string }[] };
   unknown: { source: string; code: string; reason: string }[];
+  counts: { users: number; byProtection: Record<string, number>; byFinding: Record<string, number> };
   users: UserJson[];
   findings: { code: string; users: { userPrincipalName: string }[] }[];
 }
@@ -95,6 +96,9 @@ describe("mfactl posture", () => {
     expect(finding(p, "userWithoutMfa")).not.toContain("former.employee");
     expect(finding(p, "perUserRedundant")).toEqual(["admin"]);
     expect(finding(p, "perUserMixedWithCa")).toEqual(["admin"]);
+    expect(p.counts.users).toBe(25);
+    expect(p.counts.byProtection["per-user enforced"]).toBe(1);
+    expect(p.counts.byFinding["adminWithoutMfa"]).toBe(2);
   });
 
   it("security defaults tenant, and a tenant without P1/P2: what could not be known is said, not guessed; others unaffected", async () => {

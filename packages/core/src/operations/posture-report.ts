@@ -26,8 +26,18 @@ export interface UnknownSource {
   reason: string;
 }
 
+/** The counts behind a tenant's summary. */
+export interface PostureCounts {
+  users: number;
+  enabledAccounts: number;
+  admins: number;
+  byProtection: Record<string, number>;
+  byPerUserMfaState: Record<string, number>;
+  byFinding: Record<string, number>;
+}
+
 export type TenantPostureResult =
-  | ({ status: "completed"; unknown: UnknownSource[] } & TenantPosture)
+  | ({ status: "completed"; unknown: UnknownSource[]; counts: PostureCounts } & TenantPosture)
   | { tenant: string; status: "failed"; error: ErrorInfo };
 
 export interface PostureOptions {
@@ -94,7 +104,8 @@ export async function* postureReport(engine: BatchEngine, input: PostureInput, o
           });
         }
         emit({ type: "tenantDone", tenant, status: "completed" });
-        yield { status: "completed", unknown: unknowns(sources), ...evaluateTenantPosture(facts, users) };
+        const posture = evaluateTenantPosture(facts, users);
+        yield { status: "completed", unknown: unknowns(sources), counts: countsOf(posture), ...posture };
       } catch (error) {
         if (options.signal?.aborted) throw error;
         emit({ type: "tenantDone", tenant, status: "failed" });
@@ -102,6 +113,18 @@ export async function* postureReport(engine: BatchEngine, input: PostureInput, o
       }
     };
   yield* mergeBounded([...new Set(tenants)].map(perTenant), options.tenantConcurrency ?? 8);
+}
+
+export function countsOf(posture: TenantPosture): PostureCounts {
+  const tally = (values: string[]) => values.reduce<Record<string, number>>((acc, v) => ((acc[v] = (acc[v] ?? 0) + 1), acc), {});
+  return {
+    users: posture.users.length,
+    enabledAccounts: posture.users.filter((u) => u.accountEnabled).length,
+    admins: posture.users.filter((u) => u.isAdmin).length,
+    byProtection: tally(posture.users.map((u) => u.effectiveProtection)),
+    byPerUserMfaState: tally(posture.users.map((u) => u.perUserMfaState)),
+    byFinding: Object.fromEntries(posture.findings.map((f) => [f.code, f.users.length])),
+  };
 }
 
 /** Policies that name groups or roles are only as known as the memberships they name. */
