@@ -5,11 +5,12 @@ import { EXIT } from "../exit-codes.js";
 import { renderTable } from "../output.js";
 import { progressFor } from "../progress-events.js";
 import { createCsvWriter } from "../render/csv.js";
+import { renderPostureHtml } from "../render/posture-html.js";
 import { addFilterOptions, addTenantOptions, pickFilters, pickTenants, type FilterFlags, type TenantFlags } from "../selection-options.js";
 import { openSink } from "../sink.js";
 import type { CommandRunner } from "./types.js";
 
-const POSTURE_FORMATS = ["table", "json", "csv"] as const;
+const POSTURE_FORMATS = ["table", "json", "csv", "html"] as const;
 type PostureFormat = (typeof POSTURE_FORMATS)[number];
 
 /** CSV columns (docs/commands/posture.md maps each to CIPP's ListMFAUsers name). */
@@ -65,6 +66,7 @@ Examples:
   $ mfactl posture --tenant contoso.onmicrosoft.com
   $ mfactl posture --all-tenants --output csv --out posture.csv
   $ mfactl posture --tenant contoso.onmicrosoft.com --output json --cipp
+  $ mfactl posture --all-tenants --output html --out posture.html
 Exit codes: 0 every tenant reported (some sources may be unknown, as the report says), 1 a tenant failed, 2 bad usage.
 Permissions: User.Read.All, Policy.Read.All, AuditLog.Read.All (registration, sign-ins; needs Entra ID P1/P2),
 RoleManagement.Read.Directory, GroupMember.Read.All. Docs: docs/commands/posture.md and docs/posture.md`,
@@ -87,6 +89,8 @@ RoleManagement.Read.Directory, GroupMember.Read.All. Docs: docs/commands/posture
           const csv = createCsvWriter(sink, flags.cipp ? CIPP_MFA_USER_COLUMNS : POSTURE_CSV_COLUMNS);
           for (const r of results) if (r.status === "completed") for (const u of r.users) await csv.write(flags.cipp ? cippCsvRow(u) : csvRow(u));
           await csv.end();
+        } else if (flags.output === "html") {
+          for await (const chunk of renderPostureHtml({ generatedAt: new Date(), results })) await sink.write(chunk);
         } else await sink.write(renderPosture(results));
       } finally {
         await sink.close();
