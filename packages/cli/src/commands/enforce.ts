@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { Command, Option } from "commander";
-import { checkPlanGuards, finishPlan, serializePlan, startPlanRun, tenantProtection, type ChangeTarget, type LeftOut, type PlanBody, type PlanFailure } from "@mfactl/core";
+import { checkPlanGuards, finishPlan, startPlanRun, tenantProtection, type ChangeTarget, type LeftOut, type PlanBody, type PlanFailure } from "@mfactl/core";
 import { changeQuestion, confirm, countBy } from "../confirm.js";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
@@ -8,9 +8,8 @@ import { addGuardOptions, pickGuards, type GuardFlags } from "../guard-options.j
 import { CHANGE_FORMATS } from "../render/changes.js";
 import { carryOutRun, runContext, type RunOutputFlags } from "../run-output.js";
 import { renderJson } from "../output.js";
-import { openSink } from "../sink.js";
 import { addPolicyOptions, measureDrift, policyTenants, readPolicy, reportTenantNotes, type PolicyFlags } from "./drift.js";
-import { renderPlan } from "./plan.js";
+import { renderPlan, writePlanFile } from "./plan.js";
 import type { CommandRunner } from "./types.js";
 
 interface EnforceFlags extends PolicyFlags, GuardFlags, RunOutputFlags {
@@ -92,9 +91,7 @@ changed), 130 declined or interrupted. Docs: docs/commands/enforce.md and docs/p
       const failedTenants = failures.length > 0;
 
       if (flags.planOut) {
-        const sink = await openSink(flags.planOut, ctx.out);
-        await sink.write(serializePlan(plan));
-        await sink.close();
+        await writePlanFile(ctx, flags.planOut, plan);
         ctx.err.write(`plan ${flags.planOut}: ${plan.items.length} to change, ${leftOut.length} left out. Apply it with: mfactl apply ${flags.planOut}\n`);
         return failedTenants ? EXIT.failed : EXIT.ok;
       }

@@ -1,12 +1,12 @@
 import { hostname } from "node:os";
 import { Command } from "commander";
-import { createMigrationPlan, serializePlan, UsageError, type PlanBody } from "@mfactl/core";
+import { createMigrationPlan, UsageError, type PlanBody } from "@mfactl/core";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { pickGuards } from "../guard-options.js";
 import { progressFor } from "../progress-events.js";
 import { addTenantOptions, pickTenants, type TenantFlags } from "../selection-options.js";
-import { openSink } from "../sink.js";
+import { writePlanFile } from "./plan.js";
 import type { CommandRunner } from "./types.js";
 
 export function migrateCommand(run: CommandRunner): Command {
@@ -68,9 +68,7 @@ GroupMember.Read.All). Docs: docs/commands/migrate.md`,
       } finally {
         progress.stop();
       }
-      const sink = await openSink(out === "-" ? undefined : out, ctx.out);
-      await sink.write(serializePlan(plan));
-      await sink.close();
+      await writePlanFile(ctx, out, plan);
       const kept = plan.leftOut.filter((l) => l.reason === "wouldLoseMfa").length;
       ctx.err.write(
         `plan ${out === "-" ? "(stdout)" : out}: ${plan.items.length} to set disabled (covered by Conditional Access for all apps or security defaults); ` +

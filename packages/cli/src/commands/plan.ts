@@ -84,9 +84,7 @@ Permissions: User.Read.All, Policy.Read.All; GroupMember.Read.All (--group), Rol
       } finally {
         progress.stop();
       }
-      const sink = await openSink(out === "-" ? undefined : out, ctx.out);
-      await sink.write(serializePlan(plan));
-      await sink.close();
+      await writePlanFile(ctx, out, plan);
       const s = plan.summary;
       ctx.err.write(
         `plan ${out === "-" ? "(stdout)" : out}: ${s.changes} to change (${s.warnings} warning${s.warnings === 1 ? "" : "s"}), ${s.unchanged} already ${validated.state}, ` +
@@ -119,6 +117,16 @@ function planShowCommand(run: CommandRunner): Command {
         return EXIT.ok;
       }),
     );
+}
+
+/** The plan file (`-`: stdout), digest included. */
+export async function writePlanFile(ctx: CommandContext, out: string, plan: PlanBody): Promise<void> {
+  const sink = await openSink(out === "-" ? undefined : out, ctx.out);
+  try {
+    await sink.write(serializePlan(plan));
+  } finally {
+    await sink.close();
+  }
 }
 
 export async function readPlanFile(file: string): Promise<PlanFile> {

@@ -196,7 +196,7 @@ class Spool {
 }
 
 /** Collects small strings and hands them out in ~64 KB chunks. */
-class Chunker {
+export class Chunker {
   private parts: string[] = [];
   private size = 0;
   push(text: string): void {

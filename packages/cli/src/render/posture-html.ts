@@ -22,7 +22,7 @@
  */
 import { createHash } from "node:crypto";
 import { FINDING_CODES, PROTECTIONS, type FindingCode, type Protection, type TenantPostureResult, type UserPosture } from "@mfactl/core";
-import { escapeHtml } from "./html-report.js";
+import { escapeHtml, Chunker } from "./html-report.js";
 
 export interface PostureHtmlInput {
   title?: string | undefined;
@@ -163,22 +163,6 @@ export async function* renderPostureHtml(input: PostureHtmlInput): AsyncGenerato
   yield* out.drain(true);
 }
 
-/** Collects small strings and hands them out in ~64 KB chunks. */
-class Chunker {
-  private parts: string[] = [];
-  private size = 0;
-  push(text: string): void {
-    this.parts.push(text);
-    this.size += text.length;
-  }
-  *drain(force = false): Generator<string> {
-    if (this.size === 0 || (!force && this.size < 64 * 1024)) return;
-    const chunk = this.parts.join("");
-    this.parts = [];
-    this.size = 0;
-    yield chunk;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Markup. Static text below is ours; everything from data goes through escapeHtml.
