@@ -39,7 +39,7 @@ describe("GET /users/{id | upn}/authentication/methods", () => {
     expect(admin.value[1]).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), deviceTag: "SoftwareTokenActivated", displayName: expect.any(String) });
     expect(admin.value[2]).toEqual({
       "@odata.type": "#microsoft.graph.phoneAuthenticationMethod", id: "3179e48a-750b-4051-897c-87b9720928f7",
-      phoneNumber: expect.stringMatching(/^\+1 X{8}\d\d$/), phoneType: "mobile", smsSignInState: "notSupported",
+      phoneNumber: expect.stringMatching(/^\+1 425 555 01\d\d$/), phoneType: "mobile", smsSignInState: "notSupported",
     });
     const alex = await methods(`alex.wilber@${domain()}`, "beta");
     expect(alex.value).toEqual([expect.objectContaining(PASSWORD)]);

@@ -39,8 +39,8 @@ function method(user: UserRecord, name: string): Record<string, unknown> | undef
     case "microsoftAuthenticatorPush":
       return { "@odata.type": type, id, displayName: prng.pick(DEVICES), deviceTag: "SoftwareTokenActivated", phoneAppVersion: "6.8.7", createdDateTime: createdAt(prng) };
     case "mobilePhone":
-      // Masked as admin portals show it: only the last two digits.
-      return { "@odata.type": type, id: MOBILE_PHONE_METHOD_ID, phoneNumber: `+1 XXXXXXXX${String(prng.int(100)).padStart(2, "0")}`, phoneType: "mobile", smsSignInState: "notSupported" };
+      // A number from the 555-01xx range kept for fiction, so no seeded number is anyone's.
+      return { "@odata.type": type, id: MOBILE_PHONE_METHOD_ID, phoneNumber: `+1 425 555 01${String(prng.int(100)).padStart(2, "0")}`, phoneType: "mobile", smsSignInState: "notSupported" };
     case "softwareOneTimePasscode":
       return { "@odata.type": type, id, secretKey: null };
     case "fido2":

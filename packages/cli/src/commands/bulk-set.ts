@@ -55,19 +55,13 @@ function bulkSetCommand(run: CommandRunner): Command {
         "paced to Microsoft's throttling limits), and confirms each change by reading it back.",
     )
     .requiredOption("-s, --state <state>", `${MFA_STATES.join(" | ")} (case-insensitive)`)
-    .option("-i, --input <file>", "CSV or JSON of users: a userPrincipalName, id or userId column, and a tenant column with several tenants")
-    .option("--users <list>", "comma-separated UPNs or object ids (one tenant)")
-    .option("--all-users", "every user of the tenants (no filter)")
-    .option("-g, --group <id|name>", "members of this group, nested groups included (resolved in each tenant; combines with filters)")
-    .option("--exclude <file>", "CSV or JSON of users to leave alone (same columns as --input)")
     .option("-n, --dry-run", "read and report what would change; send nothing")
     .option("-y, --yes", "do not ask for confirmation (needed when not on a terminal)")
     .addOption(new Option("-o, --output <format>", "output format").choices(CHANGE_FORMATS).default("table"))
     .option("--out <file>", "write the results to a file instead of stdout")
     .option("--failed-out <file>", "write the failed and conflicting users as CSV, readable back with --input")
     .option("-q, --quiet", "no progress display");
-  addTenantOptions(cmd);
-  addFilterOptions(cmd);
+  addSelectionOptions(cmd);
   addGuardOptions(cmd);
   cmd.addHelpText(
     "after",
@@ -160,6 +154,18 @@ export interface SelectionFlags extends TenantFlags, FilterFlags {
   allUsers?: boolean;
   group?: string;
   exclude?: string;
+}
+
+/** The selection options bulk set and plan share: users named or selected, tenants, filters. */
+export function addSelectionOptions(cmd: Command): Command {
+  cmd
+    .option("-i, --input <file>", "CSV or JSON of users: a userPrincipalName, id or userId column, and a tenant column with several tenants")
+    .option("--users <list>", "comma-separated UPNs or object ids (one tenant)")
+    .option("--all-users", "every user of the tenants (no filter)")
+    .option("-g, --group <id|name>", "members of this group, nested groups included (resolved in each tenant; combines with filters)")
+    .option("--exclude <file>", "CSV or JSON of users to leave out (same columns as --input)");
+  addTenantOptions(cmd);
+  return addFilterOptions(cmd);
 }
 
 /** The selection bulk set and plan share, checked whole before anything is read. */

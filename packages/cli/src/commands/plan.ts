@@ -7,9 +7,9 @@ import { EXIT } from "../exit-codes.js";
 import { addGuardOptions, pickGuards, type GuardFlags } from "../guard-options.js";
 import { OUTPUT_FORMATS, renderJson, renderTable, type OutputFormat } from "../output.js";
 import { progressFor } from "../progress-events.js";
-import { addFilterOptions, addTenantOptions, type FilterFlags, type TenantFlags } from "../selection-options.js";
+import type { FilterFlags, TenantFlags } from "../selection-options.js";
 import { openSink } from "../sink.js";
-import { selectionFromFlags } from "./bulk-set.js";
+import { addSelectionOptions, selectionFromFlags } from "./bulk-set.js";
 import type { CommandRunner } from "./types.js";
 
 interface PlanFlags extends TenantFlags, FilterFlags, GuardFlags {
@@ -35,15 +35,9 @@ export function planCommand(run: CommandRunner): Command {
     // Not requiredOption: commander would then demand them of `plan show` too.
     .option("-s, --state <state>", `${MFA_STATES.join(" | ")} (case-insensitive; required)`)
     .option("--out <file>", "where to write the plan (JSON; - for stdout; required)")
-    .option("-i, --input <file>", "CSV or JSON of users: a userPrincipalName, id or userId column, and a tenant column with several tenants")
-    .option("--users <list>", "comma-separated UPNs or object ids (one tenant)")
-    .option("-g, --group <id|name>", "members of this group, nested groups included (resolved in each tenant; combines with filters)")
-    .option("--all-users", "every user of the tenants (no filter)")
-    .option("--exclude <file>", "CSV or JSON of users to leave out (same columns as --input)")
     .option("--no-check-methods", "do not look up registered methods (no NoRegisteredMethod warnings; saves one request per user planned enforced)")
     .option("-q, --quiet", "no progress display");
-  addTenantOptions(cmd);
-  addFilterOptions(cmd);
+  addSelectionOptions(cmd);
   addGuardOptions(cmd);
   cmd.addHelpText(
     "after",
