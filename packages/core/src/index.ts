@@ -42,3 +42,4 @@ export * from "./posture/cipp-mfa-users.js";
 export * from "./operations/posture-sources.js";
 export * from "./operations/posture-report.js";
 export * from "./plan/plan-migrate.js";
+export * from "./plan/plan-enforce.js";

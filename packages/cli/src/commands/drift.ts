@@ -56,29 +56,21 @@ export interface DriftResult {
   outcomes: DriftTenantOutcome[];
   evaluated: number;
   managed: number;
-  managedByTenant: Map<string, number>;
 }
 
 /** Measure tenants against the policy; keeps drift rows (every row with `all`). */
 export async function measureDrift(ctx: CommandContext, engine: BatchEngine, policy: Policy, scope: { tenants: string[]; named: boolean }, flags: PolicyFlags, all: boolean): Promise<DriftResult> {
   const { tenants } = scope;
   const progress = progressFor(ctx, { quiet: flags.quiet === true, tenantCount: tenants.length });
-  const result: DriftResult = { rows: [], outcomes: [], evaluated: 0, managed: 0, managedByTenant: new Map() };
+  const result: DriftResult = { rows: [], outcomes: [], evaluated: 0, managed: 0 };
   try {
-    for await (const item of driftUsers(engine, policy, tenants, { readStrategy: flags.readStrategy, signal: ctx.io.signal, onProgress: progress.onEvent })) {
+    for await (const item of driftUsers(engine, policy, tenants, { readStrategy: flags.readStrategy, namedTenants: scope.named, signal: ctx.io.signal, onProgress: progress.onEvent })) {
       if (item.kind === "tenant") {
-        const o = item.outcome;
-        // A tenant asked for by name that no policy covers is a mistake (a policy naming it by id, say), not "no drift".
-        if (!o.covered && scope.named) {
-          result.outcomes.push({ ...o, status: "failed", warnings: [], error: { code: "NoPolicyForTenant", message: `no policy in ${flags.policy} applies to ${o.tenant} (a policy that names the tenant by its id needs the id here, and by domain the domain)` } });
-        } else result.outcomes.push(o);
+        result.outcomes.push(item.outcome);
         continue;
       }
       result.evaluated++;
-      if (item.row.managed) {
-        result.managed++;
-        result.managedByTenant.set(item.row.tenant, (result.managedByTenant.get(item.row.tenant) ?? 0) + 1);
-      }
+      if (item.row.managed) result.managed++;
       if (all || item.row.drift) result.rows.push(item.row);
     }
   } finally {

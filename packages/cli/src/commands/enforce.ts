@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { Command, Option } from "commander";
-import { checkPlanGuards, finishPlan, startPlanRun, tenantProtection, type ChangeTarget, type LeftOut, type PlanBody, type PlanFailure } from "@mfactl/core";
+import { checkPlanGuards, createEnforcePlan, startPlanRun } from "@mfactl/core";
 import { changeQuestion, confirm, countBy } from "../confirm.js";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
@@ -8,7 +8,8 @@ import { addGuardOptions, pickGuards, type GuardFlags } from "../guard-options.j
 import { CHANGE_FORMATS } from "../render/changes.js";
 import { carryOutRun, runContext, type RunOutputFlags } from "../run-output.js";
 import { renderJson } from "../output.js";
-import { addPolicyOptions, measureDrift, policyTenants, readPolicy, reportTenantNotes, type PolicyFlags } from "./drift.js";
+import { progressFor } from "../progress-events.js";
+import { addPolicyOptions, policyTenants, readPolicy, reportTenantNotes, type PolicyFlags } from "./drift.js";
 import { renderPlan, writePlanFile } from "./plan.js";
 import type { CommandRunner } from "./types.js";
 
@@ -56,38 +57,28 @@ changed), 130 declined or interrupted. Docs: docs/commands/enforce.md and docs/p
       const guards = pickGuards(flags, ctx);
       const engine = ctx.engine(retry);
       const runCtx = flags.dryRun || flags.planOut ? undefined : await runContext(ctx, retry);
-      const drift = await measureDrift(ctx, engine, policy, scope, { ...flags, quiet: flags.quiet === true || flags.output === "json" }, false);
-      reportTenantNotes(ctx, drift.outcomes);
-
-      const { protectedAccounts, directories } = await tenantProtection(engine, tenants, guards.protectedList, ctx.io.signal);
-      const targets: { target: ChangeTarget; protectedReason: string | undefined }[] = [];
-      const leftOut: LeftOut[] = [];
-      const byTenant: PlanBody["summary"]["byTenant"] = {};
-      // Per tenant: the users the policy manages are the selection; those not in drift are unchanged.
-      for (const o of drift.outcomes) {
-        const managed = drift.managedByTenant.get(o.tenant) ?? 0;
-        const drifting = drift.rows.filter((r) => r.tenant === o.tenant).length;
-        byTenant[o.tenant] = { selected: managed, changes: 0, unchanged: managed - drifting, leftOut: 0, failed: o.status === "failed" ? 1 : 0 };
+      const progress = progressFor(ctx, { quiet: flags.quiet === true || flags.output === "json", tenantCount: tenants.length });
+      let enforcePlan;
+      try {
+        enforcePlan = await createEnforcePlan(engine, policy, tenants, {
+          actor: ctx.actor(),
+          host: hostname(),
+          description: `enforce ${flags.policy}`,
+          protectedList: guards.protectedList,
+          includeProtected: guards.includeProtected,
+          checkMethods: flags.checkMethods,
+          readStrategy: flags.readStrategy,
+          namedTenants: scope.named,
+          signal: ctx.io.signal,
+          onProgress: progress.onEvent,
+        });
+      } finally {
+        progress.stop();
       }
-      for (const row of drift.rows) {
-        if (!row.requestedState) continue;
-        const t = (byTenant[row.tenant] ??= { selected: 0, changes: 0, unchanged: 0, leftOut: 0, failed: 0 });
-        const user = { id: row.id, userPrincipalName: row.userPrincipalName };
-        const reason = protectedAccounts.reason(row.tenant, user);
-        if (reason && !guards.includeProtected) {
-          t.leftOut++;
-          leftOut.push({ tenant: row.tenant, id: row.id, userPrincipalName: row.userPrincipalName, perUserMfaState: row.perUserMfaState, reason: "protected", detail: reason });
-          continue;
-        }
-        targets.push({ target: { tenant: row.tenant, user, previousState: row.perUserMfaState, requestedState: row.requestedState }, protectedReason: reason });
-      }
-      const failures: PlanFailure[] = drift.outcomes.filter((o) => o.status === "failed").map((o) => ({ tenant: o.tenant, error: o.error ?? { code: "unknown", message: "the tenant failed" } }));
-      const plan = await finishPlan(
-        engine,
-        { targets, leftOut, failures, byTenant, unchanged: drift.managed - drift.rows.length, tenants },
-        directories,
-        { actor: ctx.actor(), host: hostname(), command: "enforce", description: `enforce ${flags.policy}`, includeProtected: guards.includeProtected, checkMethods: flags.checkMethods, signal: ctx.io.signal },
-      );
+      const { plan, outcomes, protectedAccounts } = enforcePlan;
+      reportTenantNotes(ctx, outcomes);
+      const leftOut = plan.leftOut;
+      const failures = plan.failures;
       const failedTenants = failures.length > 0;
 
       if (flags.planOut) {

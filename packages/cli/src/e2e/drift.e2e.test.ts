@@ -148,6 +148,11 @@ policies:
     const missing = await mfactl(["enforce", "--policy", join(dir, "nogroup.json"), "--yes"], { ...lab.emu.env, MFACTL_DB: join(dir, "j.db") });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/No group named "No Such Group"/);
+    // A tenant named on the command line that no policy covers is a failure, not "no drift".
+    const other = lab.emu.tenants[1]!.domain;
+    const uncovered = await mfactl(["drift", "--policy", join(dir, "nogroup.json"), "--tenant", other, "-o", "json"], lab.emu.env);
+    expect(uncovered.code).toBe(1);
+    expect((JSON.parse(uncovered.stdout) as { tenants: { tenant: string; error?: { code: string } }[] }).tenants).toEqual([expect.objectContaining({ tenant: other, error: expect.objectContaining({ code: "NoPolicyForTenant" }) as unknown })]);
     expect((await lab.emu.admin<AdminStats>("GET", "/stats")).patches).toBe(0);
   });
 });

@@ -38,6 +38,11 @@ export type DriftItem = { kind: "user"; row: DriftRow } | { kind: "tenant"; outc
 
 export interface DriftOptions {
   readStrategy?: ReadStrategy | undefined;
+  /**
+   * The tenants were named one by one (not --all-tenants): one that no policy covers is then a
+   * mistake (a policy naming it by id, given by domain), reported as a failed tenant, not as "no drift".
+   */
+  namedTenants?: boolean | undefined;
   tenantConcurrency?: number | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
@@ -54,7 +59,20 @@ export async function* driftUsers(engine: BatchEngine, policy: Policy, tenants: 
     async function* (): AsyncGenerator<DriftItem> {
       const tp = policyForTenant(policy, isGuid(tenant) ? { ref: tenant, id: tenant } : { ref: tenant, domain: tenant });
       if (!tp) {
-        yield { kind: "tenant", outcome: { tenant, status: "completed", users: 0, policies: [], warnings: ["no policy in the file applies to this tenant"], covered: false } };
+        yield {
+          kind: "tenant",
+          outcome: options.namedTenants
+            ? {
+                tenant,
+                status: "failed",
+                users: 0,
+                policies: [],
+                warnings: [],
+                covered: false,
+                error: { code: "NoPolicyForTenant", message: "no policy in the file applies to this tenant (a policy that names the tenant by its id needs the id here, and by domain the domain)" },
+              }
+            : { tenant, status: "completed", users: 0, policies: [], warnings: ["no policy in the file applies to this tenant"], covered: false },
+        };
         return;
       }
       emit({ type: "tenantStarted", tenant });
