@@ -1,5 +1,5 @@
 /** The admin interface over plain HTTP (127.0.0.1 only; never on the Graph port). */
-import { NotFoundError, type EmulatorAdmin, type GroupMembersRequest, type GroupRequest, type RoleRequest } from "./admin.js";
+import { NotFoundError, type EmulatorAdmin, type GroupMembersRequest, type GroupRequest, type MintTokenRequest, type RoleRequest } from "./admin.js";
 import type { AppRegistration } from "./apps.js";
 import type { FaultRule } from "./faults.js";
 import { json, parseJson, type Outcome } from "./http.js";
@@ -7,7 +7,9 @@ import { InvalidOptionError, type PerUserMfaState } from "./options.js";
 
 const error = (status: number, code: string, message: string): Outcome => json(status, { error: { code, message } });
 
-type Route = { method: string; pattern: RegExp; run: (params: string[], body: unknown) => Outcome };
+type Route = { method: string; pattern: RegExp; run: (params: string[], body: unknown) => Outcome | Promise<Outcome> };
+
+const noContent = (): Outcome => ({ kind: "response", status: 204, headers: {} });
 
 export function adminRoutes(admin: EmulatorAdmin): Route[] {
   const obj = (body: unknown): Record<string, unknown> => {
@@ -80,10 +82,28 @@ export function adminRoutes(admin: EmulatorAdmin): Route[] {
       },
     },
     { method: "DELETE", pattern: /^\/apps\/([^/]+)\/tenants\/([^/]+)$/, run: (ps) => (admin.revokeConsent(p(ps, 0), p(ps, 1)), { kind: "response", status: 204, headers: {} }) },
+    {
+      // The resource is a client id or a percent-encoded identifier URI (api%3A%2F%2F...).
+      method: "PUT",
+      pattern: /^\/apps\/([^/]+)\/api-grants\/([^/]+)\/tenants\/([^/]+)$/,
+      run: (ps, body) => {
+        const roles = admin.grantApiRoles(p(ps, 0), p(ps, 1), p(ps, 2), obj(body)["roles"] as string[]);
+        return json(200, { clientId: p(ps, 0).toLowerCase(), resource: p(ps, 1), tenant: p(ps, 2), roles });
+      },
+    },
+    { method: "DELETE", pattern: /^\/apps\/([^/]+)\/api-grants\/([^/]+)\/tenants\/([^/]+)$/, run: (ps) => (admin.revokeApiGrant(p(ps, 0), p(ps, 1), p(ps, 2)), noContent()) },
+    { method: "GET", pattern: /^\/signing-keys$/, run: () => json(200, { keys: admin.signingKeys() }) },
+    {
+      method: "POST",
+      pattern: /^\/signing-keys\/rotate$/,
+      run: (_ps, body) => json(200, admin.rotateSigningKey(body === undefined ? {} : (obj(body) as { retireOld?: boolean }))),
+    },
+    { method: "DELETE", pattern: /^\/signing-keys\/([^/]+)$/, run: (ps) => (admin.retireSigningKey(p(ps, 0)), noContent()) },
+    { method: "POST", pattern: /^\/tokens$/, run: async (_ps, body) => json(200, await admin.mintToken(obj(body) as unknown as MintTokenRequest)) },
   ];
 }
 
-export function handleAdmin(routes: Route[], method: string, rawPath: string, bodyText: string): Outcome {
+export async function handleAdmin(routes: Route[], method: string, rawPath: string, bodyText: string): Promise<Outcome> {
   const path = rawPath.split("?")[0] ?? "/";
   let body: unknown;
   if (bodyText.trim() !== "") {
@@ -104,7 +124,7 @@ export function handleAdmin(routes: Route[], method: string, rawPath: string, bo
       return error(400, "BadRequest", "bad percent-encoding in the path");
     }
     try {
-      return route.run(params, body);
+      return await route.run(params, body);
     } catch (e) {
       if (e instanceof NotFoundError) return error(404, "NotFound", e.message);
       if (e instanceof InvalidOptionError) return error(400, "BadRequest", e.message);

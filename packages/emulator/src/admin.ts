@@ -1,5 +1,6 @@
 /** The admin operations, in process; admin-routes.ts serves the same over plain HTTP. */
-import { appFromRegistration, validateRoles, type AppRegistration } from "./apps.js";
+import { appFromRegistration, appIsNamed, ensurePresence, validateApiRoles, validateRoles, type AppRecord, type AppRegistration } from "./apps.js";
+import type { Endpoints } from "./endpoints.js";
 import type { FaultInjector, FaultRule } from "./faults.js";
 import {
   directGroupsOf, effectiveState, findRoleDefinition, findUser, includesId, roleAssignmentId, ROLE_DEFINITIONS,
@@ -13,6 +14,7 @@ import { validatePolicy } from "./posture.js";
 import { guidFor } from "./prng.js";
 import { emptyStats, type EmulatorState, type EmulatorStats } from "./state.js";
 import type { Throttler } from "./throttle.js";
+import { apiTokenClaims, type SigningKeyRotation, type SigningKeyView, type TokenService } from "./tokens.js";
 
 export interface TenantSummary {
   id: string;
@@ -108,10 +110,65 @@ export class NotFoundError extends Error {
   override readonly name = "NotFoundError";
 }
 
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+/** The seeded API (resource) app: what mfactl's HTTP server accepts tokens for. */
+export interface ApiAppInfo {
+  clientId: string;
+  /** `api://<clientId>`; request `${identifierUri}/.default`. */
+  identifierUri: string;
+  /** The tenant it is registered in (the first seeded tenant, the MSP's own). */
+  tenantId: string;
+  /** The app roles it defines. */
+  roles: string[];
+  /** 1: it receives v1.0 tokens (accessTokenAcceptedVersion null). */
+  accessTokenVersion: 1 | 2;
+}
+
+export interface ApiCallers {
+  /** "CIPP automation": MfaState.ReadWrite in the API's tenant. */
+  readWrite: ClientCredentials;
+  /** "Read-only automation": MfaState.Read in the API's tenant. */
+  readOnly: ClientCredentials;
+}
+
 export interface AppCredentials {
   clientId: string;
   clientSecret: string;
-  readOnlyApp: { clientId: string; clientSecret: string };
+  readOnlyApp: ClientCredentials;
+  apiApp: ApiAppInfo;
+  apiCallers: ApiCallers;
+}
+
+/** A token with chosen claims, for negative tests of a relying party (POST /tokens). */
+export interface MintTokenRequest {
+  /** A seeded tenant's id or domain, or any GUID (a tenant the emulator does not know). */
+  tenant: string;
+  /** The calling app's client id (`appid` in v1, `azp` in v2); need not be registered. */
+  clientId: string;
+  /** `aud`. */
+  audience: string;
+  /** exp = iat + lifetimeSeconds; 0 or negative = already expired. */
+  lifetimeSeconds: number;
+  /** nbf = iat + this (default 0; positive = not yet valid). */
+  notBeforeOffsetSeconds?: number;
+  /** `roles` (omitted when empty or absent). */
+  roles?: string[];
+  /** 1 (default): v1.0 claims and issuer; 2: v2.0. */
+  version?: 1 | 2;
+  /** Merged last: replaces any claim; a null value removes it. */
+  extraClaims?: Record<string, unknown>;
+}
+
+export interface MintedToken {
+  accessToken: string;
+  /** The key that signed it (the current one). */
+  kid: string;
+  /** The payload as signed. */
+  claims: Record<string, unknown>;
 }
 
 /** One line of a tenant's user listing (benchmarks check every user against it). */
@@ -147,9 +204,26 @@ export interface EmulatorAdmin {
   pendingFaults(): FaultRule[];
   config(): RuntimeConfig;
   configure(patch: ConfigPatch): RuntimeConfig;
+  /** Registers (or replaces) an app: credentials, Graph consents, an exposed API, API role assignments. */
   registerApp(app: AppRegistration): void;
   consent(clientId: string, tenant: string, roles: string[]): void;
   revokeConsent(clientId: string, tenant: string): void;
+  /**
+   * Assigns app roles of an API (`resource`: its client id or an identifier URI) to a caller in a tenant (id, domain or
+   * "*"), replacing earlier roles there; [] = assigned without a role. The caller gets a service principal there if it
+   * had none. Returns the roles.
+   */
+  grantApiRoles(clientId: string, resource: string, tenant: string, roles: string[]): string[];
+  /** Removes the caller's assignment on the API in a tenant (its token requests then fail with AADSTS501051). */
+  revokeApiGrant(clientId: string, resource: string, tenant: string): void;
+  /** The signing key set (every key is in the JWKS), the current signer first. */
+  signingKeys(): SigningKeyView[];
+  /** A new key signs from now on; retireOld removes every older key from the set (tokens they signed stop validating). */
+  rotateSigningKey(options?: { retireOld?: boolean }): SigningKeyRotation;
+  /** Removes a key that no longer signs from the set. */
+  retireSigningKey(kid: string): SigningKeyView[];
+  /** Signs a token with chosen claims using the current key (not counted in stats). */
+  mintToken(request: MintTokenRequest): Promise<MintedToken>;
   /** A tenant's groups with their direct members. */
   listGroups(tenant: string): AdminGroupView[];
   /** A new security group; display names are unique here (case-insensitive) so they can name the group. */
@@ -212,7 +286,12 @@ function roleAssignmentView(t: Tenant, a: RoleAssignmentRecord): AdminRoleAssign
 
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
 
-export function createAdmin(state: EmulatorState, throttler: Throttler, faults: FaultInjector): EmulatorAdmin {
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+/** Ten years either way: enough for any test, and exp stays a sane number. */
+const MAX_OFFSET_SECONDS = 10 * 366 * 86_400;
+
+export function createAdmin(state: EmulatorState, throttler: Throttler, faults: FaultInjector, tokens: TokenService, endpoints: Endpoints): EmulatorAdmin {
   const tenant = (ref: string): Tenant => {
     const t = state.findTenant(ref);
     if (!t) throw new NotFoundError(`tenant '${ref}' not found`);
@@ -229,6 +308,43 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
     return a;
   };
   const tenantKey = (ref: string) => (ref === "*" ? "*" : tenant(ref).id.toLowerCase());
+  const resource = (ref: string): AppRecord => {
+    const found = state.findResource(ref)?.app;
+    if (!found) throw new NotFoundError(`no registered app has the client id or identifier URI '${ref}'`);
+    return found;
+  };
+  const credentialsOf = (a: AppRecord): ClientCredentials => ({ clientId: a.clientId, clientSecret: a.secret ?? "" });
+  const mint = async (request: MintTokenRequest): Promise<MintedToken> => {
+    if (!isPlainObject(request)) throw new InvalidOptionError("the body must be an object");
+    const { clientId, audience, lifetimeSeconds, notBeforeOffsetSeconds = 0, roles = [], version = 1, extraClaims = {} } = request;
+    if (typeof request.tenant !== "string" || request.tenant === "") throw new InvalidOptionError("tenant must be a tenant id or domain");
+    const known = state.findTenant(request.tenant);
+    if (!known && !GUID.test(request.tenant)) throw new NotFoundError(`tenant '${request.tenant}' not found (give a seeded tenant's id or domain, or any GUID)`);
+    const tenantId = known?.id ?? request.tenant.toLowerCase();
+    if (typeof clientId !== "string" || clientId === "") throw new InvalidOptionError("clientId must be a non-empty string");
+    if (typeof audience !== "string" || audience === "") throw new InvalidOptionError("audience must be a non-empty string");
+    const offset = (name: string, v: unknown): number => {
+      if (typeof v !== "number" || !Number.isInteger(v) || Math.abs(v) > MAX_OFFSET_SECONDS)
+        throw new InvalidOptionError(`${name} must be a whole number of seconds (negative allowed), got ${JSON.stringify(v)}`);
+      return v;
+    };
+    const lifetime = offset("lifetimeSeconds", lifetimeSeconds);
+    const notBefore = offset("notBeforeOffsetSeconds", notBeforeOffsetSeconds);
+    if (!isStringList(roles)) throw new InvalidOptionError("roles must be a list of strings");
+    if (version !== 1 && version !== 2) throw new InvalidOptionError(`version must be 1 or 2, got ${JSON.stringify(version)}`);
+    if (!isPlainObject(extraClaims)) throw new InvalidOptionError("extraClaims must be an object of claims");
+    const iat = Math.floor(state.clock.now() / 1000);
+    const claims = apiTokenClaims({
+      tenantId, clientId, audience, version, roles, credential: "secret",
+      authorityOrigin: endpoints.authorityHost, iat, nbf: iat + notBefore, exp: iat + lifetime,
+    });
+    for (const [k, v] of Object.entries(extraClaims)) {
+      if (v === null) delete claims[k];
+      else claims[k] = v;
+    }
+    const kid = tokens.kid;
+    return { accessToken: await tokens.sign(claims), kid, claims };
+  };
   /** By id or display name (case-insensitive). */
   const group = (t: Tenant, ref: string): GroupRecord => {
     const key = ref.toLowerCase();
@@ -267,7 +383,15 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
     credentials: () => ({
       clientId: state.mainApp.clientId,
       clientSecret: state.mainApp.secret ?? "",
-      readOnlyApp: { clientId: state.readOnlyApp.clientId, clientSecret: state.readOnlyApp.secret ?? "" },
+      readOnlyApp: credentialsOf(state.readOnlyApp),
+      apiApp: {
+        clientId: state.apiApp.clientId,
+        identifierUri: state.apiApp.api.identifierUris[0] ?? `api://${state.apiApp.clientId}`,
+        tenantId: state.tenants[0]?.id ?? "",
+        roles: [...state.apiApp.api.appRoles],
+        accessTokenVersion: state.apiApp.api.accessTokenAcceptedVersion === 2 ? 2 : 1,
+      },
+      apiCallers: { readWrite: credentialsOf(state.apiReadWriteCaller), readOnly: credentialsOf(state.apiReadOnlyCaller) },
     }),
     getUser: (t, ref) => userView(tenant(t), user(t, ref)),
     listUsers: (t) => tenant(t).users.map((u) => ({ id: u.id, userPrincipalName: u.userPrincipalName, perUserMfaState: u.perUserMfaState, patchCount: u.patchCount })),
@@ -333,7 +457,17 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       return structuredClone(state.config);
     },
     registerApp: (registration) => {
-      const record = appFromRegistration(registration, (ref) => state.findTenant(ref)?.id);
+      if (!isPlainObject(registration)) throw new InvalidOptionError("the registration must be an object");
+      const record = appFromRegistration(registration, {
+        resolveTenant: (ref) => state.findTenant(ref)?.id,
+        resolveResource: (ref) => state.findResource(ref)?.app,
+      });
+      // Identifier URIs are unique in the directory.
+      for (const uri of record.api.identifierUris) {
+        const owner = state.findResource(uri)?.app;
+        if (owner && owner.clientId !== record.clientId)
+          throw new InvalidOptionError(`identifier URI '${uri}' is already used by app '${owner.clientId}' (${owner.displayName})`);
+      }
       state.apps.set(record.clientId, record);
     },
     consent: (clientId, t, roles) => {
@@ -345,6 +479,38 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       if (key === "*") a.consents.delete("*");
       else a.consents.set(key, null);
     },
+    grantApiRoles: (clientId, resourceRef, t, roles) => {
+      const caller = app(clientId);
+      const api = appIsNamed(caller, resourceRef) ? caller : resource(resourceRef);
+      const key = tenantKey(t);
+      const valid = validateApiRoles(roles, api);
+      const grants = caller.apiGrants.get(api.clientId) ?? new Map<string, string[] | null>();
+      grants.set(key, valid);
+      caller.apiGrants.set(api.clientId, grants);
+      ensurePresence(caller, key);
+      return [...valid];
+    },
+    revokeApiGrant: (clientId, resourceRef, t) => {
+      const caller = app(clientId);
+      const api = appIsNamed(caller, resourceRef) ? caller : resource(resourceRef);
+      const key = tenantKey(t);
+      const grants = caller.apiGrants.get(api.clientId);
+      if (key === "*") grants?.delete("*");
+      else if (grants) grants.set(key, null);
+    },
+    signingKeys: () => tokens.keyViews(),
+    rotateSigningKey: (options = {}) => {
+      if (!isPlainObject(options)) throw new InvalidOptionError("the body must be an object");
+      const { retireOld = false } = options;
+      if (typeof retireOld !== "boolean") throw new InvalidOptionError("retireOld must be a boolean");
+      return tokens.rotate(retireOld);
+    },
+    retireSigningKey: (kid) => {
+      if (kid === tokens.kid) throw new InvalidOptionError(`'${kid}' is the current signing key: rotate first`);
+      if (!tokens.retire(kid)) throw new NotFoundError(`signing key '${kid}' is not in the set`);
+      return tokens.keyViews();
+    },
+    mintToken: mint,
     listGroups: (t) => tenant(t).groups.map(groupView),
     createGroup: (t, request) => {
       const te = tenant(t);

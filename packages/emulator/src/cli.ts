@@ -125,6 +125,8 @@ function facts(e: RunningEmulator) {
     clientSecret: e.clientSecret,
     certificateFile: e.certificateFile,
     tenants: e.tenants.map((t) => ({ id: t.id, domain: t.domain, userCount: t.userCount })),
+    apiApp: e.apiApp,
+    apiCallers: e.apiCallers,
   };
 }
 
@@ -141,6 +143,9 @@ function humanBlock(e: RunningEmulator): string {
   certificate      ${f.certificateFile}
   tenants
 ${tenants}
+  API app          ${f.apiApp.identifierUri}  (tenant ${f.apiApp.tenantId}; roles ${f.apiApp.roles.join(", ")})
+  API callers      ${f.apiCallers.readWrite.clientId} (MfaState.ReadWrite), ${f.apiCallers.readOnly.clientId} (MfaState.Read);
+                   secrets: GET ${f.adminUrl}/apps/seeded
 
 Point mfactl at it:
   export MFACTL_AUTHORITY_HOST=${f.authorityHost}

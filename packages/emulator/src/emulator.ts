@@ -2,7 +2,7 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createAdmin, tenantSummary, type EmulatorAdmin } from "./admin.js";
+import { createAdmin, tenantSummary, type ApiAppInfo, type ApiCallers, type EmulatorAdmin, type MintedToken, type MintTokenRequest } from "./admin.js";
 import { adminRoutes, handleAdmin } from "./admin-routes.js";
 import { describeCertificate, generateTlsMaterial } from "./ca.js";
 import { Endpoints } from "./endpoints.js";
@@ -13,7 +13,7 @@ import { runtimeConfigFrom, validatePort, validateSeedParams, type EmulatorOptio
 import { listen } from "./server.js";
 import { EmulatorState } from "./state.js";
 import { Throttler } from "./throttle.js";
-import { TokenService } from "./tokens.js";
+import { TokenService, type SigningKeyRotation } from "./tokens.js";
 
 export interface RunningEmulator {
   /** e.g. https://127.0.0.1:PORT (Entra lives at /{tenant}/...). */
@@ -32,6 +32,17 @@ export interface RunningEmulator {
   certificateFile: string;
   /** Consented everywhere with read roles only: User.Read.All, Policy.Read.All, GroupMember.Read.All, RoleManagement.Read.Directory, UserAuthenticationMethod.Read.All. */
   readOnlyApp: { clientId: string; clientSecret: string };
+  /**
+   * "mfactl API": an API (resource) app registered in the first tenant, identifier URI `api://<clientId>`, app roles
+   * MfaState.Read, MfaState.ReadWrite, Admin, v1.0 tokens. Request `${identifierUri}/.default` from tenantId.
+   */
+  apiApp: ApiAppInfo;
+  /** Apps with roles on apiApp in its tenant: readWrite ("CIPP automation", MfaState.ReadWrite), readOnly ("Read-only automation", MfaState.Read). */
+  apiCallers: ApiCallers;
+  /** New signing key (published in the JWKS at once); retireOld drops every older key. Same as admin.rotateSigningKey. */
+  rotateSigningKey(options?: { retireOld?: boolean }): SigningKeyRotation;
+  /** A token with chosen claims signed by the current key, for negative tests. Same as admin.mintToken. */
+  mintToken(request: MintTokenRequest): Promise<MintedToken>;
   tenants: { id: string; domain: string; userCount: number }[];
   /** In-process equivalent of the admin HTTP interface. */
   admin: EmulatorAdmin;
@@ -62,8 +73,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const tokens = new TokenService(clock);
   const throttler = new Throttler(clock, config);
   const faults = new FaultInjector(config, seedParams.seed);
-  const admin = createAdmin(state, throttler, faults);
   const endpoints = new Endpoints(port);
+  const admin = createAdmin(state, throttler, faults, tokens, endpoints);
   const entra = new EntraRoutes(state, tokens, endpoints);
   const graph = new GraphService(state, tokens, endpoints, throttler, faults);
   const routes = adminRoutes(admin);
@@ -103,6 +114,14 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     get readOnlyApp() {
       return admin.credentials().readOnlyApp;
     },
+    get apiApp() {
+      return admin.credentials().apiApp;
+    },
+    get apiCallers() {
+      return admin.credentials().apiCallers;
+    },
+    rotateSigningKey: (options) => admin.rotateSigningKey(options),
+    mintToken: (request) => admin.mintToken(request),
     get tenants() {
       return state.tenants.map(tenantSummary);
     },

@@ -1,11 +1,11 @@
 /** Entra ID: OpenID discovery, signing keys, instance discovery and the client-credentials token endpoint. */
-import { rolesIn, type AppRecord } from "./apps.js";
+import { apiGrantIn, rolesIn, type AppRecord } from "./apps.js";
 import { aadError } from "./entra-errors.js";
 import { PUBLIC_LOGIN, type Endpoints } from "./endpoints.js";
 import { json, type Outcome, type RequestContext } from "./http.js";
 import type { Tenant } from "./model.js";
 import type { EmulatorState } from "./state.js";
-import { secretMatches, verifyClientAssertion, type TokenService } from "./tokens.js";
+import { issuerFor, secretMatches, verifyClientAssertion, type TokenService } from "./tokens.js";
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const MULTI_TENANT = new Set(["organizations", "common"]);
@@ -31,6 +31,7 @@ export class EntraRoutes {
     if (tenantRef === undefined) return json(404, { error: "not_found" });
     if (ctx.method === "GET" && tenantRef.toLowerCase() === "common" && route === "discovery/instance") return this.instanceDiscovery(ctx);
     if (ctx.method === "GET" && route === "v2.0/.well-known/openid-configuration") return this.discovery(ctx, tenantRef);
+    if (ctx.method === "GET" && route === ".well-known/openid-configuration") return this.discoveryV1(ctx, tenantRef);
     if (ctx.method === "GET" && (route === "discovery/v2.0/keys" || route === "discovery/keys")) return json(200, this.tokens.jwks());
     if (route === "oauth2/v2.0/token") {
       if (ctx.method !== "POST")
@@ -54,20 +55,20 @@ export class EntraRoutes {
     );
   }
 
+  /** Where a discovery document's endpoints live and whose issuer it names; `organizations`/`common` give "{tenantid}". */
+  private discoveryTenant(ctx: RequestContext, tenantRef: string): { pathTenant: string; issuerTenant: string } | Outcome {
+    if (MULTI_TENANT.has(tenantRef.toLowerCase())) return { pathTenant: tenantRef.toLowerCase(), issuerTenant: "{tenantid}" };
+    const tenant = this.state.findTenant(tenantRef);
+    if (!tenant) return this.tenantNotFound(ctx, tenantRef, "invalid_tenant");
+    // Like Entra: a domain-named authority gets endpoints under the tenant id.
+    return { pathTenant: tenant.id, issuerTenant: tenant.id };
+  }
+
   private discovery(ctx: RequestContext, tenantRef: string): Outcome {
     const origin = this.endpoints.originFor(ctx.headers["host"]);
-    let pathTenant: string;
-    let issuerTenant: string;
-    if (MULTI_TENANT.has(tenantRef.toLowerCase())) {
-      pathTenant = tenantRef.toLowerCase();
-      issuerTenant = "{tenantid}";
-    } else {
-      const tenant = this.state.findTenant(tenantRef);
-      if (!tenant) return this.tenantNotFound(ctx, tenantRef, "invalid_tenant");
-      // Like Entra: a domain-named authority gets endpoints under the tenant id.
-      pathTenant = tenant.id;
-      issuerTenant = tenant.id;
-    }
+    const where = this.discoveryTenant(ctx, tenantRef);
+    if ("kind" in where) return where;
+    const { pathTenant, issuerTenant } = where;
     const base = `${origin}/${pathTenant}`;
     return json(200, {
       token_endpoint: `${base}/oauth2/v2.0/token`,
@@ -87,6 +88,39 @@ export class EntraRoutes {
       frontchannel_logout_supported: true,
       end_session_endpoint: `${base}/oauth2/v2.0/logout`,
       claims_supported: ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash", "c_hash", "email"],
+      kerberos_endpoint: `${base}/kerberos`,
+      tenant_region_scope: "EU",
+      cloud_instance_name: "microsoftonline.com",
+      cloud_graph_host_name: "graph.windows.net",
+      msgraph_host: new URL(origin).host,
+      rbac_url: "https://pas.windows.net",
+    });
+  }
+
+  /** The v1.0 document: issuer `https://sts.windows.net/<tid>/` (what v1.0 access tokens carry), keys at common/discovery/keys. */
+  private discoveryV1(ctx: RequestContext, tenantRef: string): Outcome {
+    const origin = this.endpoints.originFor(ctx.headers["host"]);
+    const where = this.discoveryTenant(ctx, tenantRef);
+    if ("kind" in where) return where;
+    const { pathTenant, issuerTenant } = where;
+    const base = `${origin}/${pathTenant}`;
+    return json(200, {
+      token_endpoint: `${base}/oauth2/token`,
+      token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+      jwks_uri: `${origin}/common/discovery/keys`,
+      response_modes_supported: ["query", "fragment", "form_post"],
+      subject_types_supported: ["pairwise"],
+      id_token_signing_alg_values_supported: ["RS256"],
+      http_logout_supported: true,
+      frontchannel_logout_supported: true,
+      end_session_endpoint: `${base}/oauth2/logout`,
+      response_types_supported: ["code", "id_token", "code id_token", "token id_token", "token"],
+      scopes_supported: ["openid"],
+      issuer: issuerFor(issuerTenant),
+      claims_supported: ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "amr", "nonce", "email", "given_name", "family_name", "nickname"],
+      microsoft_multi_refresh_token: true,
+      check_session_iframe: `${base}/oauth2/checksession`,
+      userinfo_endpoint: `${base}/openid/userinfo`,
       kerberos_endpoint: `${base}/kerberos`,
       tenant_region_scope: "EU",
       cloud_instance_name: "microsoftonline.com",
@@ -166,24 +200,72 @@ export class EntraRoutes {
 
     const scope = form.get("scope");
     if (!scope) return this.missingParameter(ctx, "scope");
-    if (!this.scopeIsGraphDefault(scope))
+    const resourceRef = this.defaultScopeResource(scope);
+    if (resourceRef === undefined)
       return this.error(ctx, 400, "invalid_scope", 70011, `The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`);
 
     const lifetime = this.state.config.tokenLifetimeSeconds;
-    const accessToken = await this.tokens.issue({
-      tenantId: tenant.id,
-      app,
-      roles,
-      audience: this.endpoints.graphUrl,
-      lifetimeSeconds: lifetime,
-      credential,
-    });
+    let accessToken: string;
+    if (this.isGraph(resourceRef)) {
+      accessToken = await this.tokens.issue({
+        tenantId: tenant.id,
+        app,
+        roles,
+        audience: this.endpoints.graphUrl,
+        lifetimeSeconds: lifetime,
+        credential,
+      });
+    } else {
+      const issued = await this.apiToken(ctx, tenant, app, resourceRef, credential, lifetime);
+      if (typeof issued !== "string") return issued;
+      accessToken = issued;
+    }
     this.state.stats.tokensIssued++;
     return json(
       200,
       { token_type: "Bearer", expires_in: lifetime, ext_expires_in: lifetime, access_token: accessToken },
       { "cache-control": "no-store, no-cache", pragma: "no-cache" },
     );
+  }
+
+  /**
+   * A token for a custom API: the resource needs a service principal in the tenant (AADSTS500011) and the caller an
+   * app role assignment on it there (AADSTS501051, as when "assignment required" is on); `roles` are the assigned roles.
+   */
+  private async apiToken(ctx: RequestContext, tenant: Tenant, caller: AppRecord, resourceRef: string, credential: "secret" | "certificate", lifetime: number): Promise<string | Outcome> {
+    const found = this.state.findResource(resourceRef);
+    if (!found || rolesIn(found.app, tenant.id) === undefined)
+      return this.error(
+        ctx,
+        400,
+        "invalid_resource",
+        500011,
+        `The resource principal named ${resourceRef} was not found in the tenant named ${tenant.displayName}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+      );
+    const resource = found.app;
+    const granted = apiGrantIn(caller, resource, tenant.id);
+    if (granted === undefined)
+      return this.error(
+        ctx,
+        400,
+        "invalid_grant",
+        501051,
+        `Application '${caller.clientId}'(${caller.displayName}) is not assigned to a role for the application '${resourceRef}'(${resource.displayName}).`,
+      );
+    const version = resource.api.accessTokenAcceptedVersion === 2 ? 2 : 1;
+    // v1.0: the resource as requested (identifier URI or client id); v2.0: always the client id.
+    const audience = version === 2 ? resource.clientId : (found.identifierUri ?? resource.clientId);
+    return this.tokens.issueApi({
+      tenantId: tenant.id,
+      caller,
+      // A role the API no longer defines is not issued.
+      roles: granted.filter((r) => resource.api.appRoles.includes(r)),
+      audience,
+      version,
+      authorityOrigin: this.endpoints.originFor(ctx.headers["host"]),
+      lifetimeSeconds: lifetime,
+      credential,
+    });
   }
 
   private missingParameter(ctx: RequestContext, name: string): Outcome {
@@ -222,10 +304,15 @@ export class EntraRoutes {
     return out;
   }
 
-  private scopeIsGraphDefault(scope: string): boolean {
+  /** The resource of a client-credentials scope (`<resource>/.default`, one resource), or undefined when it is not one. */
+  private defaultScopeResource(scope: string): string | undefined {
     const resources = scope.split(/\s+/).filter((s) => s && !OIDC_SCOPES.has(s.toLowerCase()));
-    if (resources.length !== 1) return false;
-    const allowed = this.endpoints.graphAudiences().map((r) => `${r}/.default`.toLowerCase());
-    return allowed.includes((resources[0] ?? "").toLowerCase());
+    if (resources.length !== 1) return undefined;
+    const m = /^(.+)\/\.default$/i.exec(resources[0] ?? "");
+    return m?.[1];
+  }
+
+  private isGraph(resource: string): boolean {
+    return this.endpoints.graphAudiences().some((r) => r.toLowerCase() === resource.toLowerCase());
   }
 }

@@ -16,6 +16,11 @@ export {
 export {
   NotFoundError,
   type AdminGroupView,
+  type ApiAppInfo,
+  type ApiCallers,
+  type ClientCredentials,
+  type MintedToken,
+  type MintTokenRequest,
   type AdminRoleAssignmentView,
   type AdminUserPatch,
   type AdminUserState,
@@ -30,7 +35,8 @@ export {
   type TenantSummary,
 } from "./admin.js";
 export type { AuthenticationStrength, ConditionalAccessPolicy, ConditionalAccessPolicyState } from "./model.js";
-export type { AppRegistration } from "./apps.js";
+export type { AccessTokenVersion, AppRegistration } from "./apps.js";
+export type { SigningKeyRotation, SigningKeyView } from "./tokens.js";
 export type { FaultRule } from "./faults.js";
 export type { EmulatorStats } from "./state.js";
 export { budgetSeconds, ceiling, requestCostOf, requestDemand, type BudgetTime, type Ceiling, type TenantDemand } from "./ceiling.js";

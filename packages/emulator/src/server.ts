@@ -11,7 +11,7 @@ export interface ServerHooks {
   /** Entra and Graph, on HTTPS. */
   main(ctx: RequestContext): Promise<Outcome>;
   /** Admin, on HTTP. */
-  admin(method: string, rawPath: string, bodyText: string): Outcome;
+  admin(method: string, rawPath: string, bodyText: string): Outcome | Promise<Outcome>;
   /** Added before every Entra/Graph response. */
   latencyMs(): number;
 }
@@ -84,7 +84,7 @@ async function serveAdmin(hooks: ServerHooks, req: IncomingMessage, res: ServerR
   let outcome: Outcome;
   try {
     const body = await readBody(req);
-    outcome = hooks.admin((req.method ?? "GET").toUpperCase(), req.url ?? "/", body.toString("utf8"));
+    outcome = await hooks.admin((req.method ?? "GET").toUpperCase(), req.url ?? "/", body.toString("utf8"));
   } catch (e) {
     outcome = e instanceof BodyTooLargeError ? { kind: "response", status: 413, headers: {}, body: { error: { code: "TooLarge", message: e.message } } } : internalError(e instanceof Error ? e.message : String(e));
   }

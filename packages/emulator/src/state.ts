@@ -33,6 +33,10 @@ export class EmulatorState {
   apps = new Map<string, AppRecord>();
   mainApp!: AppRecord;
   readOnlyApp!: AppRecord;
+  /** "mfactl API" and its two seeded callers (first tenant). */
+  apiApp!: AppRecord;
+  apiReadWriteCaller!: AppRecord;
+  apiReadOnlyCaller!: AppRecord;
   stats: EmulatorStats = emptyStats();
   /** Shuffles $batch responses; re-created on reset so runs repeat. */
   batchPrng!: Prng;
@@ -56,13 +60,13 @@ export class EmulatorState {
       this.tenantIndex.set(t.id.toLowerCase(), t);
       this.tenantIndex.set(t.domain.toLowerCase(), t);
     }
-    const { main, readOnly } = seededApps(params.seed, this.tenants.map((t) => t.id), this.clientCertificate);
-    this.mainApp = main;
-    this.readOnlyApp = readOnly;
-    this.apps = new Map([
-      [main.clientId, main],
-      [readOnly.clientId, readOnly],
-    ]);
+    const seeded = seededApps(params.seed, this.tenants.map((t) => t.id), this.clientCertificate);
+    this.mainApp = seeded.main;
+    this.readOnlyApp = seeded.readOnly;
+    this.apiApp = seeded.api;
+    this.apiReadWriteCaller = seeded.apiReadWrite;
+    this.apiReadOnlyCaller = seeded.apiReadOnly;
+    this.apps = new Map([seeded.main, seeded.readOnly, seeded.api, seeded.apiReadWrite, seeded.apiReadOnly].map((a) => [a.clientId, a]));
     this.stats = emptyStats();
     this.batchPrng = createPrng(`${params.seed}/batch-order`);
   }
@@ -74,5 +78,17 @@ export class EmulatorState {
 
   findApp(clientId: string): AppRecord | undefined {
     return this.apps.get(clientId.toLowerCase());
+  }
+
+  /** A resource as a token request names it: its client id, or one of its identifier URIs (case-insensitive). */
+  findResource(ref: string): { app: AppRecord; identifierUri?: string } | undefined {
+    const byId = this.findApp(ref);
+    if (byId) return { app: byId };
+    const key = ref.toLowerCase();
+    for (const app of this.apps.values()) {
+      const uri = app.api.identifierUris.find((u) => u.toLowerCase() === key);
+      if (uri !== undefined) return { app, identifierUri: uri };
+    }
+    return undefined;
   }
 }

@@ -1,9 +1,14 @@
-/** Access tokens (RS256 JWTs like Entra's v1 app tokens) and client assertion checks. */
+/**
+ * Access tokens (RS256 JWTs like Entra's): Graph's v1.0 app tokens, app tokens for custom APIs (v1.0 or v2.0, as the
+ * API's accessTokenAcceptedVersion says), the signing key set behind jwks_uri, and client assertion checks.
+ */
 import { createHash, createPublicKey, generateKeyPairSync, randomUUID, timingSafeEqual, type KeyObject } from "node:crypto";
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTPayload } from "jose";
-import type { AppRecord } from "./apps.js";
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT, type JWTHeaderParameters, type JWTPayload } from "jose";
+import type { AccessTokenVersion, AppRecord } from "./apps.js";
 import type { EmulatorClock } from "./options.js";
 import { guidFor } from "./prng.js";
+
+export type CredentialKind = "secret" | "certificate";
 
 export interface IssueRequest {
   tenantId: string;
@@ -12,7 +17,7 @@ export interface IssueRequest {
   audience: string;
   lifetimeSeconds: number;
   /** appidacr: "1" for a secret, "2" for a certificate. */
-  credential: "secret" | "certificate";
+  credential: CredentialKind;
 }
 
 export interface AccessTokenClaims extends JWTPayload {
@@ -26,38 +31,161 @@ export type VerifyResult = { ok: true; claims: AccessTokenClaims } | { ok: false
 /** Graph tokens are v1.0 tokens: the issuer is sts.windows.net whatever endpoint issued them. */
 export const issuerFor = (tenantId: string) => `https://sts.windows.net/${tenantId}/`;
 
+/** A v2.0 token's issuer: the `issuer` of the tenant's v2.0 discovery document (`<authority origin>/<tid>/v2.0`). */
+export const v2IssuerFor = (authorityOrigin: string, tenantId: string) => `${authorityOrigin}/${tenantId}/v2.0`;
+
+/** The app's service principal in a tenant (`oid` = `sub` of its app tokens): stable per app and tenant. */
+export const servicePrincipalId = (clientId: string, tenantId: string) => guidFor(`service-principal/${clientId}/${tenantId}`);
+
+/** Entra's `uti`: an opaque 22-character token id. */
+const uti = () => randomUUID().replace(/-/g, "").slice(0, 22);
+
+export interface ApiClaimsInput {
+  tenantId: string;
+  /** The calling app: `appid` (v1) or `azp` (v2). */
+  clientId: string;
+  audience: string;
+  version: AccessTokenVersion;
+  /** For the v2.0 issuer. */
+  authorityOrigin: string;
+  roles: readonly string[];
+  credential: CredentialKind;
+  iat: number;
+  nbf: number;
+  exp: number;
+}
+
+/** The claims of an app-only access token for a custom API, in the order Entra writes them. */
+export function apiTokenClaims(p: ApiClaimsInput): Record<string, unknown> {
+  const oid = servicePrincipalId(p.clientId, p.tenantId);
+  const acr = p.credential === "secret" ? "1" : "2";
+  // Entra omits `roles` when the app holds none.
+  const roles = p.roles.length > 0 ? { roles: [...p.roles] } : {};
+  const times = { iat: p.iat, nbf: p.nbf, exp: p.exp };
+  if (p.version === 1) {
+    const iss = issuerFor(p.tenantId);
+    return { aud: p.audience, iss, ...times, aio: randomUUID(), appid: p.clientId, appidacr: acr, idp: iss, oid, ...roles, sub: oid, tid: p.tenantId, uti: uti(), ver: "1.0", jti: randomUUID() };
+  }
+  return { aud: p.audience, iss: v2IssuerFor(p.authorityOrigin, p.tenantId), ...times, aio: randomUUID(), azp: p.clientId, azpacr: acr, oid, ...roles, sub: oid, tid: p.tenantId, uti: uti(), ver: "2.0", jti: randomUUID() };
+}
+
+export interface ApiIssueRequest {
+  tenantId: string;
+  caller: AppRecord;
+  roles: readonly string[];
+  audience: string;
+  version: AccessTokenVersion;
+  authorityOrigin: string;
+  lifetimeSeconds: number;
+  credential: CredentialKind;
+}
+
+/** One key of the signing key set, as the admin interface shows it. */
+export interface SigningKeyView {
+  kid: string;
+  /** The key new tokens are signed with (exactly one is). */
+  current: boolean;
+  /** ISO date-time (emulator clock) the key was generated. */
+  createdAt: string;
+}
+
+export interface SigningKeyRotation {
+  /** kid of the new signing key. */
+  current: string;
+  /** kid of the key that signed until now. */
+  previous: string;
+  /** kids removed from the JWKS by this rotation (every older key with retireOld, else none). */
+  retired: string[];
+  /** The set after the rotation, as GET /signing-keys lists it. */
+  keys: SigningKeyView[];
+}
+
+interface SigningKey {
+  kid: string;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  createdAt: number;
+}
+
 export class TokenService {
-  private readonly privateKey: KeyObject;
-  private readonly publicKey: KeyObject;
-  readonly kid: string;
+  /** The published set; the last one signs. */
+  private keys: SigningKey[];
 
   constructor(private readonly clock: EmulatorClock) {
-    const pair = generateKeyPairSync("rsa", { modulusLength: 2048 });
-    this.privateKey = pair.privateKey;
-    this.publicKey = pair.publicKey;
-    const spki = this.publicKey.export({ type: "spki", format: "der" });
-    this.kid = createHash("sha1").update(spki).digest("base64url");
+    this.keys = [this.generateKey()];
   }
 
-  /** The JWKS published at jwks_uri. */
+  private generateKey(): SigningKey {
+    const pair = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const spki = pair.publicKey.export({ type: "spki", format: "der" });
+    // Shaped like Entra's kid (which equals x5t): 27 base64url characters.
+    const kid = createHash("sha1").update(spki).digest("base64url");
+    return { kid, privateKey: pair.privateKey, publicKey: pair.publicKey, createdAt: this.clock.now() };
+  }
+
+  private get current(): SigningKey {
+    return this.keys[this.keys.length - 1] as SigningKey;
+  }
+
+  /** kid of the current signing key. */
+  get kid(): string {
+    return this.current.kid;
+  }
+
+  /** The JWKS published at jwks_uri: every key in the set, the current signer first. */
   jwks(): { keys: Record<string, unknown>[] } {
-    const jwk = this.publicKey.export({ format: "jwk" });
-    return { keys: [{ kty: "RSA", use: "sig", kid: this.kid, x5t: this.kid, n: jwk.n, e: jwk.e }] };
+    return {
+      keys: [...this.keys].reverse().map((k) => {
+        const jwk = k.publicKey.export({ format: "jwk" });
+        return { kty: "RSA", use: "sig", kid: k.kid, x5t: k.kid, n: jwk.n, e: jwk.e };
+      }),
+    };
+  }
+
+  keyViews(): SigningKeyView[] {
+    const current = this.current.kid;
+    return [...this.keys].reverse().map((k) => ({ kid: k.kid, current: k.kid === current, createdAt: new Date(k.createdAt).toISOString() }));
+  }
+
+  /** A new key joins the set and signs from now on; with retireOld every older key leaves the set. */
+  rotate(retireOld: boolean): SigningKeyRotation {
+    const previous = this.current.kid;
+    const next = this.generateKey();
+    const retired = retireOld ? this.keys.map((k) => k.kid) : [];
+    this.keys = retireOld ? [next] : [...this.keys, next];
+    return { current: next.kid, previous, retired, keys: this.keyViews() };
+  }
+
+  /** Removes a key that no longer signs; false when it is not in the set. The current key cannot be retired. */
+  retire(kid: string): boolean {
+    if (kid === this.current.kid) throw new Error("the current signing key cannot be retired");
+    const before = this.keys.length;
+    this.keys = this.keys.filter((k) => k.kid !== kid);
+    return this.keys.length < before;
+  }
+
+  /** Signs any claims with the current key, with Entra's header (typ, kid, x5t). */
+  sign(claims: Record<string, unknown>): Promise<string> {
+    const key = this.current;
+    return new SignJWT(claims).setProtectedHeader({ alg: "RS256", typ: "JWT", kid: key.kid, x5t: key.kid }).sign(key.privateKey);
+  }
+
+  /** iat, nbf and exp as Entra's token endpoint sets them: exp rounded up, so the token lives at least expires_in. */
+  private times(lifetimeSeconds: number): { iat: number; nbf: number; exp: number } {
+    const nowMs = this.clock.now();
+    const now = Math.floor(nowMs / 1000);
+    return { iat: now, nbf: now, exp: Math.ceil(nowMs / 1000) + lifetimeSeconds };
   }
 
   async issue(req: IssueRequest): Promise<string> {
-    const nowMs = this.clock.now();
-    const now = Math.floor(nowMs / 1000);
-    // Round exp up: the token lives at least expires_in seconds even for a 1-second lifetime.
-    const exp = Math.ceil(nowMs / 1000) + req.lifetimeSeconds;
+    const { iat, nbf, exp } = this.times(req.lifetimeSeconds);
     const iss = issuerFor(req.tenantId);
-    // The app's service principal in this tenant: stable per app and tenant.
-    const oid = guidFor(`service-principal/${req.app.clientId}/${req.tenantId}`);
+    const oid = servicePrincipalId(req.app.clientId, req.tenantId);
     const claims: Record<string, unknown> = {
       aud: req.audience,
       iss,
-      iat: now,
-      nbf: now,
+      iat,
+      nbf,
       exp,
       aio: randomUUID(),
       app_displayname: req.app.displayName,
@@ -69,18 +197,41 @@ export class TokenService {
       oid,
       sub: oid,
       tid: req.tenantId,
-      uti: randomUUID().replace(/-/g, "").slice(0, 22),
+      uti: uti(),
       ver: "1.0",
     };
     // Entra omits `roles` when the app holds none in the tenant.
     if (req.roles.length > 0) claims["roles"] = [...req.roles];
-    return new SignJWT(claims).setProtectedHeader({ alg: "RS256", typ: "JWT", kid: this.kid, x5t: this.kid }).sign(this.privateKey);
+    return this.sign(claims);
   }
 
-  /** Signature, lifetime (no clock-skew allowance) and audience, as Graph checks a bearer token. */
+  /** An app-only token for a custom API (client credentials with `<resource>/.default`). */
+  issueApi(req: ApiIssueRequest): Promise<string> {
+    return this.sign(
+      apiTokenClaims({
+        tenantId: req.tenantId,
+        clientId: req.caller.clientId,
+        audience: req.audience,
+        version: req.version,
+        authorityOrigin: req.authorityOrigin,
+        roles: req.roles,
+        credential: req.credential,
+        ...this.times(req.lifetimeSeconds),
+      }),
+    );
+  }
+
+  /** The public key a token names by kid (the current one when it names none). */
+  private verificationKey = (header: JWTHeaderParameters): KeyObject => {
+    const key = header.kid === undefined ? this.current : this.keys.find((k) => k.kid === header.kid);
+    if (!key) throw new errors.JWKSNoMatchingKey();
+    return key.publicKey;
+  };
+
+  /** Signature (any key in the set), lifetime (no clock-skew allowance) and audience, as Graph checks a bearer token. */
   async verify(token: string, audiences: readonly string[]): Promise<VerifyResult> {
     try {
-      const { payload } = await jwtVerify(token, this.publicKey, { algorithms: ["RS256"], currentDate: new Date(this.clock.now()) });
+      const { payload } = await jwtVerify(token, this.verificationKey, { algorithms: ["RS256"], currentDate: new Date(this.clock.now()) });
       const aud = payload.aud;
       const audOk = typeof aud === "string" ? audiences.includes(aud) : Array.isArray(aud) && aud.some((a) => audiences.includes(a));
       if (!audOk) return { ok: false, message: "Access token validation failure. Invalid audience." };
@@ -91,7 +242,8 @@ export class TokenService {
       if (e instanceof errors.JWTExpired) return { ok: false, message: "Access token has expired or is not yet valid." };
       if (e instanceof errors.JWTClaimValidationFailed && (e.claim === "nbf" || e.claim === "iat"))
         return { ok: false, message: "Access token has expired or is not yet valid." };
-      if (e instanceof errors.JWSSignatureVerificationFailed) return { ok: false, message: "Access token validation failure. Invalid signature." };
+      if (e instanceof errors.JWSSignatureVerificationFailed || e instanceof errors.JWKSNoMatchingKey)
+        return { ok: false, message: "Access token validation failure. Invalid signature." };
       return { ok: false, message: "Access token validation failure." };
     }
   }

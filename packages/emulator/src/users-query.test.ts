@@ -132,11 +132,26 @@ describe("GET /users $filter and $count", () => {
   });
 
   it("answers any other filter with 400", async () => {
-    for (const f of ["startswith(displayName,'A')", "accountEnabled ne true", "displayName eq 'Adele Vance'", "userType eq 'Member' or userType eq 'Guest'", "shoeSize eq 3"]) {
+    for (const f of ["startswith(id,'A')", "accountEnabled ne true", "displayName eq 'Adele Vance'", "startswith(shoeSize,'3')", "shoeSize eq 3", "endswith(mail,'x')"]) {
       const reply = await graph(emu, token, `/v1.0/users?$filter=${encodeURIComponent(f)}`);
       expect(reply.status, f).toBe(400);
       expect(reply.json<{ error: { code: string } }>().error.code).toMatch(/^(Request_UnsupportedQuery|Request_BadRequest|BadRequest)$/);
     }
+  });
+
+  it("startswith on names and UPNs, case-insensitive, with or, and, parentheses and quoted quotes", async () => {
+    const { users: everyone } = await all("/v1.0/users?$select=id,displayName,userPrincipalName,userType&$top=999");
+    const starts = (v: unknown, p: string) => typeof v === "string" && v.toLowerCase().startsWith(p);
+    const filter = "startswith(displayName,'a') or startswith(userPrincipalName,'b')";
+    const { users } = await all(`/v1.0/users?$select=id,displayName,userPrincipalName&$top=7&$filter=${encodeURIComponent(filter)}`);
+    const expected = everyone.filter((u) => starts(u["displayName"], "a") || starts(u["userPrincipalName"], "b")).map((u) => u["id"]);
+    expect(expected.length).toBeGreaterThan(1);
+    expect(users.map((u) => u["id"])).toEqual(expected);
+    const both = `(${filter}) and userType eq 'Guest'`;
+    const { users: guests } = await all(`/v1.0/users?$select=id,userType&$top=999&$filter=${encodeURIComponent(both)}`);
+    expect(guests.map((u) => u["id"])).toEqual(everyone.filter((u) => expected.includes(u["id"]) && u["userType"] === "Guest").map((u) => u["id"]));
+    const quoted = await all(`/v1.0/users?$select=id&$filter=${encodeURIComponent("startswith(displayName,'O''Brien and co')")}`);
+    expect(quoted.users).toEqual([]);
   });
 
   it("$count=true without ConsistencyLevel is rejected; with it adds @odata.count", async () => {

@@ -99,30 +99,97 @@ const unsupportedFilter = (prop: string): QueryError => ({
   message: `Unsupported or invalid query filter clause specified for property '${prop}' of resource 'User'.`,
 });
 
-/** Supports exactly: userType eq 'Member'|'Guest', accountEnabled eq true|false, assignedLicenses/$count ne 0, joined by "and". */
-function parseFilter(filter: string, advanced: boolean): ((u: UserRecord) => boolean) | QueryError {
-  const tests: ((u: UserRecord) => boolean)[] = [];
-  for (const raw of filter.trim().split(/\s+and\s+/i)) {
-    const clause = raw.trim();
-    let m: RegExpExecArray | null;
-    if ((m = /^userType\s+eq\s+'(member|guest)'$/i.exec(clause))) {
-      const want = m[1]?.toLowerCase() === "member" ? "Member" : "Guest";
-      tests.push((u) => u.userType === want);
-    } else if ((m = /^accountEnabled\s+eq\s+(true|false)$/i.exec(clause))) {
-      const want = m[1]?.toLowerCase() === "true";
-      tests.push((u) => u.accountEnabled === want);
-    } else if (/^assignedLicenses\/\$count\s+ne\s+0$/i.test(clause)) {
-      // An "advanced query": only with ConsistencyLevel: eventual and $count=true.
-      if (!advanced) return unsupportedFilter("assignedLicenses");
-      tests.push((u) => u.licensed);
-    } else {
-      const name = /^[A-Za-z][A-Za-z0-9]*/.exec(clause)?.[0];
-      if (name === undefined) return { status: 400, code: "BadRequest", message: "Invalid filter clause" };
-      if (!BY_LOWER.has(name.toLowerCase())) return noProperty(name);
-      return unsupportedFilter(name);
+/** Properties `startswith` works on (Graph: the string properties that support $filter with startsWith). */
+const STARTSWITH_PROPERTIES: ReadonlySet<string> = new Set(["displayName", "userPrincipalName", "mail", "givenName", "surname"]);
+
+/** Splits on a keyword ("and", "or") outside quotes and parentheses. */
+function splitTopLevel(text: string, keyword: "and" | "or"): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  const re = new RegExp(`^\\s+${keyword}\\s+`, "i");
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "'") quoted = !quoted;
+    else if (!quoted && ch === "(") depth++;
+    else if (!quoted && ch === ")") depth--;
+    else if (!quoted && depth === 0 && /\s/.test(ch ?? "")) {
+      const m = re.exec(text.slice(i));
+      if (m) {
+        parts.push(text.slice(start, i));
+        i += m[0].length - 1;
+        start = i + 1;
+      }
     }
   }
-  return (u) => tests.every((t) => t(u));
+  parts.push(text.slice(start));
+  return parts.map((p) => p.trim());
+}
+
+/** Strips parentheses around a whole clause. */
+function unwrap(clause: string): string {
+  let c = clause.trim();
+  while (c.startsWith("(") && c.endsWith(")") && balanced(c.slice(1, -1))) c = c.slice(1, -1).trim();
+  return c;
+}
+
+function balanced(text: string): boolean {
+  let depth = 0;
+  let quoted = false;
+  for (const ch of text) {
+    if (ch === "'") quoted = !quoted;
+    else if (!quoted && ch === "(") depth++;
+    else if (!quoted && ch === ")" && --depth < 0) return false;
+  }
+  return depth === 0;
+}
+
+/**
+ * Supports: userType eq 'Member'|'Guest', accountEnabled eq true|false, assignedLicenses/$count ne 0,
+ * startswith(displayName|userPrincipalName|mail|givenName|surname,'text') (case-insensitive, '' escapes
+ * a quote), joined by "and" and "or", with parentheses.
+ */
+function parseFilter(filter: string, advanced: boolean): ((u: UserRecord) => boolean) | QueryError {
+  const all: ((u: UserRecord) => boolean)[] = [];
+  for (const conjunct of splitTopLevel(unwrap(filter), "and")) {
+    const any: ((u: UserRecord) => boolean)[] = [];
+    for (const raw of splitTopLevel(unwrap(conjunct), "or")) {
+      const clause = unwrap(raw);
+      let m: RegExpExecArray | null;
+      if (splitTopLevel(clause, "and").length > 1 || splitTopLevel(clause, "or").length > 1) {
+        const nested = parseFilter(clause, advanced);
+        if (isQueryError(nested)) return nested;
+        any.push(nested);
+      } else if ((m = /^userType\s+eq\s+'(member|guest)'$/i.exec(clause))) {
+        const want = m[1]?.toLowerCase() === "member" ? "Member" : "Guest";
+        any.push((u) => u.userType === want);
+      } else if ((m = /^accountEnabled\s+eq\s+(true|false)$/i.exec(clause))) {
+        const want = m[1]?.toLowerCase() === "true";
+        any.push((u) => u.accountEnabled === want);
+      } else if (/^assignedLicenses\/\$count\s+ne\s+0$/i.test(clause)) {
+        // An "advanced query": only with ConsistencyLevel: eventual and $count=true.
+        if (!advanced) return unsupportedFilter("assignedLicenses");
+        any.push((u) => u.licensed);
+      } else if ((m = /^startswith\(\s*([A-Za-z]+)\s*,\s*'((?:[^']|'')*)'\s*\)$/i.exec(clause))) {
+        const prop = BY_LOWER.get((m[1] ?? "").toLowerCase());
+        if (!prop) return noProperty(m[1] ?? "");
+        if (!STARTSWITH_PROPERTIES.has(prop)) return unsupportedFilter(prop);
+        const prefix = (m[2] ?? "").replaceAll("''", "'").toLowerCase();
+        any.push((u) => {
+          const value = (u as unknown as Record<string, unknown>)[prop];
+          return typeof value === "string" && value.toLowerCase().startsWith(prefix);
+        });
+      } else {
+        const name = /^[A-Za-z][A-Za-z0-9]*/.exec(clause)?.[0];
+        if (name === undefined) return { status: 400, code: "BadRequest", message: "Invalid filter clause" };
+        if (!BY_LOWER.has(name.toLowerCase())) return noProperty(name);
+        return unsupportedFilter(name);
+      }
+    }
+    all.push((u) => any.some((t) => t(u)));
+  }
+  return (u) => all.every((t) => t(u));
 }
 
 export function encodeSkipToken(tenantId: string, position: number): string {
