@@ -43,3 +43,7 @@ export * from "./operations/posture-sources.js";
 export * from "./operations/posture-report.js";
 export * from "./plan/plan-migrate.js";
 export * from "./plan/plan-enforce.js";
+export * from "./access/types.js";
+export * from "./access/memory-access.js";
+export * from "./journal/undo-prepare.js";
+export * from "./operations/users-page.js";

@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
-import { checkMaxChanges, createRun, planUndo, PlanAlreadyRunError, refuseProtected, resolveRun, RunNotFoundError, tenantProtection, undoPlanId, UsageError } from "@mfactl/core";
-import { changeQuestion, confirm, countBy } from "../confirm.js";
+import { prepareUndo, RunNotFoundError, startUndoRun } from "@mfactl/core";
+import { changeQuestion, confirm } from "../confirm.js";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { addGuardOptions, pickGuards, type GuardFlags } from "../guard-options.js";
@@ -43,38 +43,20 @@ Exit codes: 0 every user restored (or nothing to undo), 1 a user failed or confl
     run(async (ctx: CommandContext, retry) => {
       const journal = await ctx.existingJournal();
       if (!journal) throw new RunNotFoundError(`No run ${ref}: there is no journal at ${ctx.journalPath()} (see --db).`, { runId: ref });
-      const target = await resolveRun(journal, ref);
-      const { changes, skipped } = await planUndo(journal, target);
+      const guards = pickGuards(flags, ctx);
+      const prepared = await prepareUndo(journal, ctx.engine(retry), ref, guards, ctx.io.signal);
+      const { target, changes, skipped, perTenant } = prepared;
       for (const s of skipped) ctx.err.write(`skipped: ${s.userPrincipalName} (${s.tenant}): ${s.reason}\n`);
       if (changes.length === 0) {
         ctx.err.write(`Run ${target.runId} changed nobody that can be restored; nothing to undo.\n`);
         return skipped.length ? EXIT.failed : EXIT.ok;
       }
-      const guards = pickGuards(flags, ctx);
-      const perTenant = countBy(changes, (c) => c.tenant);
       const runCtx = await runContext(ctx, retry);
-      if (!guards.includeProtected) {
-        const { protectedAccounts } = await tenantProtection(ctx.engine(retry), [...perTenant.keys()], guards.protectedList, ctx.io.signal);
-        refuseProtected(changes.flatMap((c) => {
-          const reason = protectedAccounts.reason(c.tenant, c);
-          return reason ? [{ tenant: c.tenant, userPrincipalName: c.userPrincipalName, reason }] : [];
-        }));
-      }
-      // A percentage is of the users the run being undone covered.
-      checkMaxChanges(changes.length, target.total, guards.maxChanges?.cap, guards.maxChanges?.source ?? "");
       if (!(await confirm(ctx, changeQuestion(`Undo run ${target.runId}: restore`, perTenant, undefined), flags.yes, "`mfactl runs show` to review"))) {
         ctx.err.write("Nothing was changed.\n");
         return EXIT.interrupted;
       }
-      let record;
-      try {
-        record = await createRun(runCtx, { kind: "undo", description: `undo of ${target.runId} (${target.description})`, planId: undoPlanId(target.runId), undoOf: target.runId, force: flags.force, includeProtected: guards.includeProtected }, changes);
-      } catch (error) {
-        if (error instanceof PlanAlreadyRunError) {
-          throw new UsageError(`Run ${target.runId} was already undone by run ${error.runId}; undo ${error.runId} to redo it. Nothing was changed.`);
-        }
-        throw error;
-      }
+      const record = await startUndoRun(runCtx, prepared, { force: flags.force, includeProtected: guards.includeProtected });
       const code = await carryOutRun(ctx, runCtx, record, { reread: true, flags, perTenant });
       // Users that could not be restored count as failed.
       return skipped.length && code === EXIT.ok ? EXIT.failed : code;

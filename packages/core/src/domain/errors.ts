@@ -121,3 +121,13 @@ export class RunNotFoundError extends MfactlError {
     this.runId = details.runId;
   }
 }
+
+/** An API key that is not revoked already has this name. */
+export class ApiKeyNameTakenError extends MfactlError {
+  readonly kind = "apiKeyNameTaken";
+  readonly keyName: string;
+  constructor(message: string, details: { name: string }) {
+    super(message);
+    this.keyName = details.name;
+  }
+}
