@@ -1,13 +1,17 @@
 /**
- * A journal client in a child process, for tests that need two processes on one database file.
+ * A journal client in a child process, for tests that need two processes on one database (an
+ * SQLite file, or a PostgreSQL schema).
  * Tests fork the built copy (dist/journal-child.test-helper.js); it answers each message with one
  * reply. Operations carry `startAt` (epoch ms) so two children start them at the same moment.
  */
 import type { ChangeSettlement, JournalChange, JournalStore, NewChange, NewRun, RunOwner, RunStatus } from "@mfactl/core";
+import { openPostgresStore } from "./postgres-store.js";
 import { openSqliteJournal } from "./sqlite-journal.js";
 
 export type ChildRequest =
   | { op: "open"; path: string; busyTimeoutMs?: number }
+  /** The journal of a PostgreSQL store in `schema` (tests: a fresh schema of their own). */
+  | { op: "openPostgres"; url: string; schema: string }
   | { op: "createRun"; run: NewRun; changes: NewChange[]; startAt: number }
   | { op: "claimRun"; runId: string; owner: RunOwner; expectedOwnerId: string | null; at: string; startAt: number }
   | { op: "beginChange"; runId: string; seq: number; ownerId: string; previousState: JournalChange["previousState"]; at: string; startAt?: number }
@@ -23,6 +27,7 @@ export type ChildReply =
 
 async function handle(store: JournalStore | undefined, request: ChildRequest): Promise<{ store: JournalStore | undefined; value?: unknown }> {
   if (request.op === "open") return { store: await openSqliteJournal(request.path, request.busyTimeoutMs !== undefined ? { busyTimeoutMs: request.busyTimeoutMs } : {}) };
+  if (request.op === "openPostgres") return { store: (await openPostgresStore(request.url, { schema: request.schema, poolSize: 2 })).journal };
   if (!store) throw new Error("open first");
   if ("startAt" in request && request.startAt !== undefined) {
     const startAt = request.startAt;

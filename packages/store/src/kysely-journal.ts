@@ -1,6 +1,4 @@
 import {
-  JournalUnavailableError,
-  MfactlError,
   NewRunSchema,
   PlanAlreadyRunError,
   RunNotFoundError,
@@ -19,21 +17,10 @@ import {
   type RunStatus,
 } from "@mfactl/core";
 import type { Insertable, Kysely, Selectable, Updateable } from "kysely";
+import type { StoreDatabase } from "./kysely-database.js";
 import type { ChangesTable, JournalTables, RunsTable } from "./schema.js";
 
-/** What a SQL database brings to the journal: its transactions and how its failures read. */
-export interface JournalDialect {
-  readonly location: string;
-  /** Runs `fn` in a transaction that holds the write lock from its start (one writer at a time). */
-  write<T>(fn: (db: Kysely<JournalTables>) => Promise<T>): Promise<T>;
-  /** Runs `fn` on one consistent snapshot. */
-  read<T>(fn: (db: Kysely<JournalTables>) => Promise<T>): Promise<T>;
-  /** The administrator's version of a database failure; undefined when `error` is not one. */
-  failure(error: unknown): JournalUnavailableError | undefined;
-  /** Bound parameters per statement this database accepts. */
-  readonly maxParameters: number;
-  close(): Promise<void>;
-}
+export type { JournalDialect } from "./kysely-database.js";
 
 /** Rows per page when streaming changes: memory stays flat however large the run. */
 const PAGE_SIZE = 1000;
@@ -46,24 +33,8 @@ const IN_LIST_CHUNK = 500;
  * SQLite and PostgreSQL both run (ON CONFLICT DO NOTHING, substr, IS NULL); what differs lives in
  * the dialect.
  */
-export function kyselyJournal(db: Kysely<JournalTables>, dialect: JournalDialect): JournalStore {
-  const location = dialect.location;
-  let closed = false;
-
-  const closedError = (cause?: unknown) =>
-    new JournalUnavailableError(`The journal database ${location} has been closed; nothing was changed. This is a bug in mfactl: please report it.`, { location }, { cause });
-
-  /** Every call: refuse after close, and turn database failures into JournalUnavailableError. */
-  async function guard<T>(fn: () => Promise<T>): Promise<T> {
-    if (closed) throw closedError();
-    try {
-      return await fn();
-    } catch (error) {
-      if (error instanceof MfactlError) throw error;
-      if (closed) throw closedError(error);
-      throw dialect.failure(error) ?? error;
-    }
-  }
+export function kyselyJournal(database: StoreDatabase): JournalStore {
+  const { db, dialect, location, guard } = database;
 
   const notFound = (runId: string) => new RunNotFoundError(`No run ${runId} in the journal ${location}.`, { runId });
 
@@ -72,28 +43,28 @@ export function kyselyJournal(db: Kysely<JournalTables>, dialect: JournalDialect
     if (!row) throw notFound(runId);
   }
 
-  /**
-   * Why an owner-checked update of change `seq` touched no row, read in the update's transaction:
-   * throws RunNotFoundError for an unknown run or change; false when `ownerId` does not own the
-   * run (taken over, or finished); otherwise the change is settled, which throws `settled`.
-   */
-  async function refusedChange(q: Kysely<JournalTables>, runId: string, seq: number, ownerId: string, settled: (status: string) => string): Promise<false> {
-    const run = await q.selectFrom("runs").select("owner_id").where("run_id", "=", runId).executeTakeFirst();
-    if (!run) throw notFound(runId);
-    const row = await q.selectFrom("changes").select("status").where("run_id", "=", runId).where("seq", "=", seq).executeTakeFirst();
-    if (!row) throw new RunNotFoundError(`Run ${runId} has no change ${seq} in the journal ${location}.`, { runId });
-    if (run.owner_id !== ownerId) return false;
-    throw new Error(settled(row.status));
+  /** The run's owner, read with a share lock where the database has row locks: until the transaction ends no claimRun can change it. */
+  async function lockedOwner(q: Kysely<JournalTables>, runId: string): Promise<{ owner_id: string | null } | undefined> {
+    const select = q.selectFrom("runs").select("owner_id").where("run_id", "=", runId);
+    return (dialect.rowLocks ? select.forShare() : select).executeTakeFirst();
   }
 
   /**
    * Updates change `seq` of `runId` with `set` only while it is unsettled and `ownerId` owns the
-   * run: one UPDATE whose WHERE checks both, so no other writer (a takeover) can come between
-   * the check and the write. When it touches no row, the reason is read under the write lock,
-   * where nothing moves; the UPDATE is tried once more there, as the run may have changed since.
-   * Under PostgreSQL's READ COMMITTED the EXISTS reads a snapshot without locking the run row: a
-   * PostgreSQL dialect must lock it (EXISTS ... FOR SHARE, or SERIALIZABLE) so that a claimRun
-   * cannot commit between the check and the write.
+   * run, atomically: no claimRun (a takeover) can commit between the owner check and the write.
+   *
+   * The fast path is one UPDATE whose WHERE checks both. On SQLite a statement runs under the
+   * database's write lock, which is enough. On PostgreSQL under READ COMMITTED a plain EXISTS
+   * reads a snapshot without locking: a claimRun could commit after it and before this UPDATE
+   * commits, and the new owner, reading the change as still pending, would send it a second
+   * time. So there the EXISTS takes FOR SHARE on the run row: claimRun's UPDATE of that row waits
+   * until this statement's transaction ends, and if a claimRun committed first, the lock waits
+   * for it and re-checks the row's new version (owner_id no longer matches: nothing written).
+   * FOR SHARE rather than FOR UPDATE: writes of one owner to different changes do not queue.
+   *
+   * When the UPDATE touches no row, a write transaction finds out why, in the contract's order
+   * (existence, owner, status), with the owner held by `lockedOwner`, and tries once more: the
+   * change may have been begun or the run claimed in between.
    */
   function ownerCheckedChange(runId: string, seq: number, ownerId: string, set: Updateable<ChangesTable>, settled: (status: string) => string): Promise<boolean> {
     const update = async (q: Kysely<JournalTables>): Promise<boolean> => {
@@ -103,21 +74,26 @@ export function kyselyJournal(db: Kysely<JournalTables>, dialect: JournalDialect
         .where("run_id", "=", runId)
         .where("seq", "=", seq)
         .where("status", "in", ["pending", "inFlight"])
-        .where((eb) =>
-          eb.exists(
-            eb
-              .selectFrom("runs")
-              .select(eb.lit(1).as("owned"))
-              .where("runs.run_id", "=", runId)
-              .where("runs.owner_id", "=", ownerId),
-          ),
-        )
+        .where((eb) => {
+          const owned = eb.selectFrom("runs").select(eb.lit(1).as("owned")).where("runs.run_id", "=", runId).where("runs.owner_id", "=", ownerId);
+          return eb.exists(dialect.rowLocks ? owned.forShare() : owned);
+        })
         .executeTakeFirst();
       return result.numUpdatedRows > 0n;
     };
     return guard(async () => {
       if (await update(db)) return true;
-      return dialect.write(async (trx) => (await update(trx)) || refusedChange(trx, runId, seq, ownerId, settled));
+      return dialect.write(async (trx) => {
+        const run = await lockedOwner(trx, runId);
+        if (!run) throw notFound(runId);
+        const read = () => trx.selectFrom("changes").select("status").where("run_id", "=", runId).where("seq", "=", seq).executeTakeFirst();
+        const row = await read();
+        if (!row) throw new RunNotFoundError(`Run ${runId} has no change ${seq} in the journal ${location}.`, { runId });
+        if (run.owner_id !== ownerId) return false;
+        if (await update(trx)) return true;
+        // The owner is locked and ours: only a settlement (by this owner) stops the update.
+        throw new Error(settled((await read())?.status ?? row.status));
+      });
     });
   }
 
@@ -158,8 +134,10 @@ export function kyselyJournal(db: Kysely<JournalTables>, dialect: JournalDialect
       return guard(() => {
         const run = NewRunSchema.parse(raw);
         return dialect.write(async (trx) => {
-          // The write transaction serialises two processes racing on one plan; DO NOTHING then tells
-          // the loser without an error, which in PostgreSQL would abort the whole transaction.
+          // Two processes racing on one plan: SQLite's write transaction runs them one after the
+          // other; in PostgreSQL the second INSERT waits on the unique index for the first to
+          // commit. Either way DO NOTHING then tells the loser without an error, which in
+          // PostgreSQL would abort the whole transaction.
           const inserted = await trx.insertInto("runs").values(runRow(run)).onConflict((oc) => oc.doNothing()).executeTakeFirst();
           if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) {
             if (run.planId !== undefined) {
@@ -298,10 +276,8 @@ export function kyselyJournal(db: Kysely<JournalTables>, dialect: JournalDialect
       }
     },
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      await dialect.close();
+    close() {
+      return database.close();
     },
   };
 }

@@ -1,11 +1,14 @@
-import type { JournalChangeStatus, MfaState, MfaStateRead, RunKind, RunStatus } from "@mfactl/core";
-import type { Kysely } from "kysely";
+import type { AuditOutcome, JournalChangeStatus, MfaState, MfaStateRead, RunKind, RunStatus } from "@mfactl/core";
+import { sql, type Generated, type Kysely } from "kysely";
 
 /**
  * The journal's schema version, stored in `mfactl_meta`. Bump it with a new entry in `MIGRATIONS`;
  * a database with a higher version is refused (written by a newer mfactl).
  */
-export const JOURNAL_SCHEMA_VERSION = 1;
+export const JOURNAL_SCHEMA_VERSION = 2;
+
+/** Which SQL the migrations write where the two databases differ (an auto-increment key). */
+export type SqlKind = "sqlite" | "postgres";
 
 /** Marks the database as an mfactl journal and holds its schema version. */
 export interface MetaTable {
@@ -52,10 +55,43 @@ export interface ChangesTable {
   updated_at: string;
 }
 
+/** API keys (schema version 2). The key itself is never stored, only its SHA-256. */
+export interface ApiKeysTable {
+  key_id: string;
+  name: string;
+  hash: string;
+  /** ApiScope[] as JSON text. */
+  scopes: string;
+  /** string[] as JSON text; NULL: every tenant (distinct from "[]": none). */
+  tenants: string | null;
+  created_at: string;
+  created_by: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+/** The audit log (schema version 2). */
+export interface AuditTable {
+  /** Assigned by the database; PostgreSQL returns bigint as a string. */
+  seq: Generated<number | string>;
+  at: string;
+  actor: string;
+  action: string;
+  outcome: AuditOutcome;
+  tenant: string | null;
+  target: string | null;
+  run_id: string | null;
+  request_id: string | null;
+  detail: string | null;
+}
+
+/** Every table of the store's database: the journal's and, since version 2, access's. */
 export interface JournalTables {
   mfactl_meta: MetaTable;
   runs: RunsTable;
   changes: ChangesTable;
+  api_keys: ApiKeysTable;
+  audit: AuditTable;
 }
 
 export const META_SCHEMA_VERSION = "schema_version";
@@ -63,10 +99,14 @@ export const META_SCHEMA_VERSION = "schema_version";
 interface Migration {
   /** The schema version this migration produces. */
   version: number;
-  up(db: Kysely<JournalTables>): Promise<void>;
+  up(db: Kysely<JournalTables>, kind: SqlKind): Promise<void>;
 }
 
-/** Portable DDL (text and integer columns only) so a PostgreSQL store can run the same migrations. */
+/**
+ * Portable DDL (text and integer columns only) so SQLite and PostgreSQL run the same migrations;
+ * where they cannot (the audit log's auto-increment key), `kind` says which SQL to write.
+ * Released migrations never change: a new version is a new entry.
+ */
 const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -120,17 +160,60 @@ const MIGRATIONS: readonly Migration[] = [
       await db.schema.createIndex("changes_run_status").on("changes").columns(["run_id", "status"]).execute();
     },
   },
+  {
+    version: 2,
+    async up(db, kind) {
+      await db.schema
+        .createTable("api_keys")
+        .addColumn("key_id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("hash", "text", (c) => c.notNull().unique())
+        .addColumn("scopes", "text", (c) => c.notNull())
+        .addColumn("tenants", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("created_by", "text", (c) => c.notNull())
+        .addColumn("revoked_at", "text")
+        .addColumn("last_used_at", "text")
+        .execute();
+      // A name is unique among live keys only: a revoked key's name may be given again. Both
+      // databases take partial indexes, and createApiKey names this one as its conflict target.
+      await db.schema.createIndex("api_keys_live_name").on("api_keys").column("name").unique().where(sql.ref("revoked_at"), "is", null).execute();
+      await db.schema.createIndex("api_keys_created_at").on("api_keys").columns(["created_at", "key_id"]).execute();
+      // The only column whose DDL differs: an increasing key assigned by the database.
+      // SQLite's AUTOINCREMENT never reuses a seq, even after the newest row is deleted.
+      const seq = kind === "sqlite" ? sql`seq integer primary key autoincrement` : sql`seq bigint generated always as identity primary key`;
+      await sql`create table audit (
+        ${seq},
+        at text not null,
+        actor text not null,
+        action text not null,
+        outcome text not null,
+        tenant text,
+        target text,
+        run_id text,
+        request_id text,
+        detail text
+      )`.execute(db);
+      // Newest first is the primary key read backwards; the filters page on their own index.
+      await db.schema.createIndex("audit_actor_seq").on("audit").columns(["actor", "seq"]).execute();
+      await db.schema.createIndex("audit_tenant_seq").on("audit").columns(["tenant", "seq"]).execute();
+      await db.schema.createIndex("audit_run_seq").on("audit").columns(["run_id", "seq"]).execute();
+      await db.schema.createIndex("audit_action_seq").on("audit").columns(["action", "seq"]).execute();
+    },
+  },
 ];
 
 /**
- * Brings a journal at schema version `from` (0: empty database) to `JOURNAL_SCHEMA_VERSION`.
- * The caller runs it inside a transaction that holds the write lock, having re-read `from` there.
+ * Brings a journal at schema version `from` (0: empty database) to `to` (tests make older
+ * versions with it; everything else goes to `JOURNAL_SCHEMA_VERSION`). The caller runs it inside
+ * a transaction that holds the migration lock, having re-read `from` there.
  */
-export async function migrate(db: Kysely<JournalTables>, from: number): Promise<void> {
-  for (const migration of MIGRATIONS) if (migration.version > from) await migration.up(db);
+export async function migrate(db: Kysely<JournalTables>, from: number, kind: SqlKind, to: number = JOURNAL_SCHEMA_VERSION): Promise<void> {
+  if (!Number.isInteger(to) || to < 1 || to > JOURNAL_SCHEMA_VERSION) throw new RangeError(`no schema version ${to}`);
+  for (const migration of MIGRATIONS) if (migration.version > from && migration.version <= to) await migration.up(db, kind);
   await db
     .insertInto("mfactl_meta")
-    .values({ key: META_SCHEMA_VERSION, value: String(JOURNAL_SCHEMA_VERSION) })
-    .onConflict((oc) => oc.column("key").doUpdateSet({ value: String(JOURNAL_SCHEMA_VERSION) }))
+    .values({ key: META_SCHEMA_VERSION, value: String(to) })
+    .onConflict((oc) => oc.column("key").doUpdateSet({ value: String(to) }))
     .execute();
 }

@@ -74,6 +74,14 @@ describe("openSqliteJournal", () => {
     expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
     const names = raw.prepare("select type, name from sqlite_master where name not like 'sqlite_%' order by name").all();
     expect(names).toStrictEqual([
+      { type: "table", name: "api_keys" },
+      { type: "index", name: "api_keys_created_at" },
+      { type: "index", name: "api_keys_live_name" },
+      { type: "table", name: "audit" },
+      { type: "index", name: "audit_action_seq" },
+      { type: "index", name: "audit_actor_seq" },
+      { type: "index", name: "audit_run_seq" },
+      { type: "index", name: "audit_tenant_seq" },
       { type: "table", name: "changes" },
       { type: "index", name: "changes_run_status" },
       { type: "table", name: "mfactl_meta" },

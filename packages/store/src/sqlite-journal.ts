@@ -3,7 +3,8 @@ import path from "node:path";
 import { JournalUnavailableError, MfactlError, type JournalStore } from "@mfactl/core";
 import Database from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
-import { kyselyJournal, type JournalDialect } from "./kysely-journal.js";
+import { storeDatabase, type JournalDialect, type StoreDatabase } from "./kysely-database.js";
+import { kyselyJournal } from "./kysely-journal.js";
 import { ensureJournalFile } from "./paths.js";
 import { JOURNAL_SCHEMA_VERSION, META_SCHEMA_VERSION, migrate, type JournalTables } from "./schema.js";
 import { journalFailure, type FailureContext } from "./sqlite-errors.js";
@@ -37,8 +38,15 @@ function configure(raw: Database.Database, readonly: boolean): void {
  * Opens (and on first use creates, mode 0600 in a 0700 directory) the SQLite journal at `file`.
  * Reads it before returning, so a locked, damaged or foreign file fails here, before the caller
  * sends any change. Failures are `JournalUnavailableError` with a message naming the file.
+ * Closing the journal closes the database. `openSqliteStore` opens the same file with the API
+ * keys and the audit log as well.
  */
 export async function openSqliteJournal(file: string, options: SqliteJournalOptions = {}): Promise<JournalStore> {
+  return kyselyJournal(await openSqliteDatabase(file, options));
+}
+
+/** The SQLite database at `file`, checked and migrated as `openSqliteJournal` describes. */
+export async function openSqliteDatabase(file: string, options: SqliteJournalOptions = {}): Promise<StoreDatabase> {
   const location = path.resolve(file);
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new RangeError(`busyTimeoutMs must be a whole number of milliseconds, not ${busyTimeoutMs}`);
@@ -57,7 +65,7 @@ export async function openSqliteJournal(file: string, options: SqliteJournalOpti
     const db = new Kysely<JournalTables>({ dialect: new SqliteDialect({ database: raw }) });
     const dialect = sqliteDialect(db, raw, ctx);
     await prepareSchema(db, raw, dialect, ctx);
-    return kyselyJournal(db, dialect);
+    return storeDatabase(db, dialect);
   } catch (error) {
     try {
       raw?.close();
@@ -86,7 +94,9 @@ function sqliteDialect(db: Kysely<JournalTables>, raw: Database.Database, ctx: F
     });
   }
   return {
+    kind: "sqlite",
     location: ctx.location,
+    rowLocks: false,
     // IMMEDIATE takes the write lock at BEGIN (waiting up to busy_timeout), so a transaction
     // never fails half way because another process wrote since it first read.
     write: (fn) => transaction("begin immediate", fn),
@@ -147,10 +157,12 @@ async function prepareSchema(db: Kysely<JournalTables>, raw: Database.Database, 
     // Look again under the write lock: another process may have migrated since.
     await dialect.write(async (trx) => {
       const current = refuseUnknown(await inspect(trx), ctx);
-      if (current < JOURNAL_SCHEMA_VERSION) await migrate(trx, current);
+      if (current < JOURNAL_SCHEMA_VERSION) await migrate(trx, current, "sqlite");
     });
   }
-  // Touch both tables so a damaged page fails now rather than after a change was sent.
+  // Touch every table so a damaged page fails now rather than after a change was sent.
   await db.selectFrom("runs").select("run_id").limit(1).execute();
   await db.selectFrom("changes").select("seq").limit(1).execute();
+  await db.selectFrom("api_keys").select("key_id").limit(1).execute();
+  await db.selectFrom("audit").select("seq").limit(1).execute();
 }
