@@ -1,6 +1,6 @@
 import { Option, type Command } from "commander";
 import { parseStateFilter, READ_STRATEGIES, UsageError, type ReadStrategy, type UserFilters } from "@mfactl/core";
-import { readTenantsFile } from "./render/csv.js";
+import { readTenantsFile } from "./render/input-files.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 

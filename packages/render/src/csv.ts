@@ -23,8 +23,6 @@ import { stringify, type Stringifier } from "csv-stringify";
 import { escapeFormula } from "./formula.js";
 
 export { escapeFormula, unescapeFormula } from "./formula.js";
-// The readers of input files live beside the writer; commands import both from here.
-export { detectFormat, readTenantsFile, readUserInput, type InputFormat, type UserInputRecord } from "./input-files.js";
 
 /**
  * Where output goes: a Node Writable (a file, stdout), or anything with `write`. Backpressure

@@ -300,7 +300,8 @@ state.addEventListener("change",apply);
 `;
 
 const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
-const CSP = `default-src 'none'; style-src ${sha256(STYLE)}; script-src ${sha256(SCRIPT)}; img-src 'none'; base-uri 'none'; form-action 'none'`;
+/** The report's Content-Security-Policy (also in its meta tag): a server sends it as the header too. */
+export const REPORT_CSP = `default-src 'none'; style-src ${sha256(STYLE)}; script-src ${sha256(SCRIPT)}; img-src 'none'; base-uri 'none'; form-action 'none'`;
 
 const COLUMN_CLASS: Partial<Record<(typeof REPORT_COLUMNS)[number], string>> = { displayName: "name" };
 
@@ -311,7 +312,7 @@ function renderHead(input: HtmlReportInput): string {
   return (
     `<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">\n` +
-    `<meta http-equiv="Content-Security-Policy" content="${escapeHtml(CSP)}">\n` +
+    `<meta http-equiv="Content-Security-Policy" content="${escapeHtml(REPORT_CSP)}">\n` +
     `<meta name="referrer" content="no-referrer">\n<meta name="generator" content="mfactl">\n` +
     `<title>${title}</title>\n<style>${STYLE}</style>\n</head>\n<body>\n` +
     `<header>\n<h1>${title}</h1>\n<p class="muted">Generated <time datetime="${escapeHtml(when)}">${escapeHtml(when.replace("T", " ").replace(/\.\d+Z$/, " UTC"))}</time> by mfactl.</p>${notes}\n</header>\n<main>\n`

@@ -20,7 +20,7 @@ import { EXIT, type ExitCode } from "../exit-codes.js";
 import { addGuardOptions, pickGuards, type GuardFlags } from "../guard-options.js";
 import { progressFor } from "../progress-events.js";
 import { CHANGE_FORMATS, writeChanges, writeFailed, type ChangeFormat } from "../render/changes.js";
-import { readUserInput } from "../render/csv.js";
+import { readUserInput } from "../render/input-files.js";
 import { carryOutRun, runContext } from "../run-output.js";
 import { addFilterOptions, addTenantOptions, pickFilters, pickTenants, type FilterFlags, type TenantFlags } from "../selection-options.js";
 import { describeTenantFailures } from "../tenant-summary.js";

@@ -1,11 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { driftUsers, DRIFT_COLUMNS, parsePolicy, policyTenantRefs, UsageError, type BatchEngine, type DriftRow, type DriftTenantOutcome, type Policy } from "@mfactl/core";
+import { createCsvWriter } from "@mfactl/render";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { renderTable } from "../output.js";
 import { progressFor } from "../progress-events.js";
-import { createCsvWriter } from "../render/csv.js";
 import { addTenantOptions, pickTenants, type TenantFlags } from "../selection-options.js";
 import { openSink } from "../sink.js";
 import { describeTenantFailures } from "../tenant-summary.js";

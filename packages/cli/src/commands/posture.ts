@@ -1,11 +1,10 @@
 import { Command, Option } from "commander";
 import { CIPP_MFA_USER_COLUMNS, postureReport, PROTECTIONS, toCippMfaUserRow, type TenantPostureResult, type UserPosture } from "@mfactl/core";
+import { createCsvWriter, renderPostureHtml } from "@mfactl/render";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { renderTable } from "../output.js";
 import { progressFor } from "../progress-events.js";
-import { createCsvWriter } from "../render/csv.js";
-import { renderPostureHtml } from "../render/posture-html.js";
 import { addFilterOptions, addTenantOptions, pickFilters, pickTenants, type FilterFlags, type TenantFlags } from "../selection-options.js";
 import { openSink } from "../sink.js";
 import type { CommandRunner } from "./types.js";

@@ -1,11 +1,10 @@
 import { Command, Option } from "commander";
 import { reportUsers, REPORT_COLUMNS, type ReportRow, type TenantOutcome } from "@mfactl/core";
+import { createCsvWriter, renderHtmlReport } from "@mfactl/render";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { renderTable } from "../output.js";
 import { progressFor } from "../progress-events.js";
-import { createCsvWriter } from "../render/csv.js";
-import { renderHtmlReport } from "../render/html-report.js";
 import { addFilterOptions, addTenantOptions, pickFilters, pickTenants, type FilterFlags, type TenantFlags } from "../selection-options.js";
 import { openSink, type Sink } from "../sink.js";
 import { describeTenantFailures } from "../tenant-summary.js";

@@ -1,9 +1,9 @@
 import { Command, Option } from "commander";
 import { JOURNAL_CHANGE_STATUSES, resolveRun, RunNotFoundError, UsageError, type JournalChange, type JournalChangeStatus, type RunRecord } from "@mfactl/core";
+import { createCsvWriter } from "@mfactl/render";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { renderTable } from "../output.js";
-import { createCsvWriter } from "../render/csv.js";
 import { openSink } from "../sink.js";
 import type { CommandRunner } from "./types.js";
 

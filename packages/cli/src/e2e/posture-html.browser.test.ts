@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { countsOf, evaluateTenantPosture, parseCaPolicies, type MfaStateRead, type PostureTenantFacts, type PostureUser, type TenantPostureResult } from "@mfactl/core";
 import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderPostureHtml } from "../render/posture-html.js";
+import { renderPostureHtml } from "@mfactl/render";
 
 const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../../../../", import.meta.url));

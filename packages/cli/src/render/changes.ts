@@ -1,8 +1,8 @@
 import type { UserMfaChange } from "@mfactl/core";
+import { createCsvWriter } from "@mfactl/render";
 import type { CommandContext } from "../context.js";
 import { renderTable } from "../output.js";
 import { openSink } from "../sink.js";
-import { createCsvWriter } from "./csv.js";
 
 export const CHANGE_FORMATS = ["table", "json", "csv"] as const;
 export type ChangeFormat = (typeof CHANGE_FORMATS)[number];

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "@mfactl/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeCsv } from "./csv.js";
+import { writeCsv } from "@mfactl/render";
 import { detectFormat, readTenantsFile, readUserInput, splitJsonArray, type UserInputRecord } from "./input-files.js";
 
 let dir: string;

@@ -23,7 +23,7 @@ import { extname } from "node:path";
 import { createInterface } from "node:readline";
 import { UsageError, isGuid, tenantRefProblem, userRefProblem } from "@mfactl/core";
 import { parse } from "csv-parse";
-import { unescapeFormula } from "./formula.js";
+import { unescapeFormula } from "@mfactl/render";
 
 export interface UserInputRecord {
   userPrincipalName?: string;
