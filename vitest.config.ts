@@ -9,6 +9,8 @@ export default defineConfig({
       "@mfactl/core": src("core"),
       "@mfactl/emulator": src("emulator"),
       "@mfactl/store": src("store"),
+      "@mfactl/render": src("render"),
+      "@mfactl/server": src("server"),
     },
   },
   test: {

@@ -1,0 +1,98 @@
+import { readFile } from "node:fs/promises";
+import { ApiScopeSchema, UsageError } from "@mfactl/core";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/** A tenant the server serves: its id or domain, and other names callers may use for it. */
+export const ServedTenantSchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      /** What Graph is called with (tenant id or a verified domain). */
+      tenant: z.string().min(1),
+      /** Other names for it (the id, other domains): callers and allow-lists may use any. */
+      aliases: z.array(z.string().min(1)).default([]),
+      displayName: z.string().optional(),
+    })
+    .strict(),
+]);
+
+/** An app allowed to call with an Entra access token: its app (client) id mapped to scopes and tenants. */
+export const EntraAppSchema = z
+  .object({
+    appId: z.string().min(1),
+    /** For people and the journal: the actor is `app:<appId>` and this name shows in the audit log. */
+    name: z.string().min(1).optional(),
+    scopes: z.array(ApiScopeSchema).min(1),
+    /** Tenants this app may touch; absent = every tenant served. */
+    tenants: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+export type EntraApp = z.infer<typeof EntraAppSchema>;
+
+export const EntraSettingsSchema = z
+  .object({
+    /** The tenant that issues the callers' tokens (the MSP's own tenant id). */
+    tenantId: z.string().min(1),
+    /** Accepted `aud` values: `api://<server app client id>` (v1 tokens) and/or the client id (v2 tokens). */
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    /** Default: the CLI's authority host (https://login.microsoftonline.com). */
+    authorityHost: z.string().url().optional(),
+    /** Accepted issuers; default the v1 (`https://sts.windows.net/<tid>/`) and v2 (from discovery) issuers of `tenantId`. */
+    issuers: z.array(z.string().min(1)).optional(),
+    apps: z.array(EntraAppSchema).default([]),
+  })
+  .strict();
+export type EntraSettings = z.infer<typeof EntraSettingsSchema>;
+
+export const ServerSettingsSchema = z
+  .object({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(8443),
+    /** Tenants served (the profile's tenants when absent). */
+    tenants: z.array(ServedTenantSchema).optional(),
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    rateLimit: z
+      .object({
+        /** Requests per credential (or per address when unauthenticated) per window. */
+        max: z.number().int().positive().default(600),
+        windowSeconds: z.number().positive().default(60),
+      })
+      .strict()
+      .default({ max: 600, windowSeconds: 60 }),
+    entra: EntraSettingsSchema.optional(),
+    /** Seconds a shutdown waits for running jobs before leaving them resumable. */
+    shutdownGraceSeconds: z.number().nonnegative().default(30),
+    /** Finished jobs kept in memory for their results. */
+    keepJobs: z.number().int().positive().default(200),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .strict();
+export type ServerSettings = z.infer<typeof ServerSettingsSchema>;
+export type ServerSettingsInput = z.input<typeof ServerSettingsSchema>;
+
+/** Reads a settings file (YAML or JSON), strictly: unknown keys and bad values name their path. */
+export async function readServerSettings(file: string): Promise<ServerSettingsInput> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new UsageError(`Cannot read the server settings ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new UsageError(`${file} is not valid YAML or JSON: ${(error as Error).message}`);
+  }
+  return parseServerSettings(raw ?? {}, file);
+}
+
+export function parseServerSettings(raw: unknown, source: string): ServerSettings {
+  const parsed = ServerSettingsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`).join("; ");
+    throw new UsageError(`${source}: ${problems}`);
+  }
+  return parsed.data;
+}
