@@ -13,6 +13,9 @@ process.on("SIGINT", () => {
   controller.abort(new Error("interrupted"));
 });
 
+// A service manager's stop: the same graceful path as Ctrl+C (runs stop between users, resumable).
+process.on("SIGTERM", () => controller.abort(new Error("terminated")));
+
 // A reader that stops early (`mfactl runs | head`) is not an error worth a stack trace.
 process.stdout.on("error", (error) => {
   if (error && error.code === "EPIPE") process.exit(process.exitCode ?? 0);

@@ -9,7 +9,7 @@ import {
   type RetryPolicy,
   type TransportEvent,
 } from "@mfactl/core";
-import { defaultJournalPath, openSqliteJournal } from "@mfactl/store";
+import { defaultJournalPath, isPostgresUrl, openStore, type MfactlStore } from "@mfactl/store";
 import { redactingWriter, type RedactingWriter } from "./redact.js";
 import { loadProfile, resolveSettings, type Env, type ProfileExtras, type ResolvedSettings, type Settings } from "./settings.js";
 
@@ -37,17 +37,21 @@ export class CommandContext {
   readonly out: RedactingWriter;
   readonly err: RedactingWriter;
   readonly verbose: boolean;
+  /** The command ends on Ctrl+C/SIGTERM by design (`serve`) and sets its own exit code then, instead of 130. */
+  stopsOnSignal = false;
   private settings: ResolvedSettings | undefined;
   private client: GraphClient | undefined;
   private batchEngine: BatchEngine | undefined;
   private extras: ProfileExtras | undefined;
-  private openJournal: Promise<JournalStore> | undefined;
+  private openJournal: Promise<MfactlStore> | undefined;
 
   constructor(
     readonly io: CliIo,
     readonly globals: GlobalOptions,
   ) {
-    const initialSecrets = [io.env.MFACTL_CLIENT_SECRET, io.env.MFACTL_CERTIFICATE_PASSWORD, globals.clientSecret].filter((s): s is string => !!s);
+    const initialSecrets = [io.env.MFACTL_CLIENT_SECRET, io.env.MFACTL_CERTIFICATE_PASSWORD, globals.clientSecret, dbPassword(globals.db), dbPassword(io.env.MFACTL_DB)].filter(
+      (s): s is string => !!s,
+    );
     this.out = redactingWriter(io.stdout, initialSecrets);
     this.err = redactingWriter(io.stderr, initialSecrets);
     this.verbose = globals.verbose === true;
@@ -74,15 +78,21 @@ export class CommandContext {
     return this.globals.db ?? this.io.env.MFACTL_DB ?? this.profileExtras().db ?? defaultJournalPath(this.io.env);
   }
 
-  /** The journal, opened once per command (a corrupt or locked database fails here, before any change). */
-  journal(): Promise<JournalStore> {
-    if (!this.openJournal) this.openJournal = openSqliteJournal(this.journalPath());
+  /** The database (journal, API keys, audit log), opened once per command: SQLite file or postgres:// URL. */
+  store(): Promise<MfactlStore> {
+    if (!this.openJournal) this.openJournal = openStore(this.journalPath());
     return this.openJournal;
   }
 
-  /** The journal if it exists: commands that only read it never create one. */
+  /** The journal, opened once per command (a corrupt or locked database fails here, before any change). */
+  async journal(): Promise<JournalStore> {
+    return (await this.store()).journal;
+  }
+
+  /** The journal if it exists: commands that only read it never create one (a PostgreSQL database always exists). */
   async existingJournal(): Promise<JournalStore | undefined> {
-    if (!this.openJournal && !existsSync(this.journalPath())) return undefined;
+    const path = this.journalPath();
+    if (!this.openJournal && !isPostgresUrl(path) && !existsSync(path)) return undefined;
     return this.journal();
   }
 
@@ -119,6 +129,17 @@ export class CommandContext {
     const journal = this.openJournal;
     this.openJournal = undefined;
     if (journal) await journal.then((j) => j.close()).catch(() => undefined);
+  }
+}
+
+/** The password in a postgres:// URL, to keep it out of anything printed. */
+function dbPassword(spec: string | undefined): string | undefined {
+  if (!spec || !isPostgresUrl(spec)) return undefined;
+  try {
+    const password = decodeURIComponent(new URL(spec).password);
+    return password.length >= 4 ? password : undefined;
+  } catch {
+    return undefined;
   }
 }
 

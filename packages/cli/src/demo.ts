@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createFetch } from "@mfactl/core";
 import { startEmulator } from "@mfactl/emulator";
 import { run } from "./main.js";
 
@@ -46,6 +47,75 @@ async function main(): Promise<number> {
     if (code !== expectedExit) unexpected.push(`${args.join(" ")}: exit ${code}, expected ${expectedExit}`);
   };
 
+  /** The HTTP API: an API key, `mfactl serve`, a REST call and CIPP's ExecPerUserMFA with an Entra token. */
+  const serverSteps = async () => {
+    const settings = join(scratch, "server.yaml");
+    writeFileSync(
+      settings,
+      `tenants:\n${emulator.tenants.map((t) => `  - ${t.domain}\n`).join("")}entra:\n  tenantId: ${emulator.apiApp.tenantId}\n  audience: ${emulator.apiApp.identifierUri}\n` +
+        `  apps:\n    - appId: ${emulator.apiCallers.readWrite.clientId}\n      name: CIPP automation\n      scopes: [write]\n`,
+    );
+    process.stdout.write(`\n${bold("# Create an API key for the HTTP API (shown once, stored hashed)")}\n$ mfactl apikey create --name demo --scope write\n`);
+    let key = "";
+    const created = await run(["apikey", "create", "--name", "demo", "--scope", "write"], { stdout: { write: (s: string) => (key += s) }, stderr: process.stdout, env });
+    key = key.trim();
+    process.stdout.write(`${key.slice(0, 18)}... ${dim(`(exit code ${created})`)}\n`);
+    if (created !== 0 || !key.startsWith("mfak_")) unexpected.push(`apikey create: exit ${created}`);
+
+    const stop = new AbortController();
+    let listening: (url: string) => void = () => undefined;
+    const address = new Promise<string>((resolve) => (listening = resolve));
+    let serverErr = "";
+    process.stdout.write(`\n${bold("# Serve the REST API and the CIPP-compatible endpoints")}\n$ mfactl serve --port 0 --settings server.yaml\n`);
+    const serving = run(["serve", "--port", "0", "--settings", settings, "--log-level", "warn"], {
+      stdout: { write: () => true },
+      stderr: {
+        write: (s: string) => {
+          serverErr += s;
+          process.stdout.write(s);
+          const m = /listening on (\S+)/.exec(serverErr);
+          if (m?.[1]) listening(m[1]);
+          return true;
+        },
+      },
+      env,
+      signal: stop.signal,
+    });
+    const url = await Promise.race([address, serving.then((code) => Promise.reject(new Error(`mfactl serve exited with ${code}: ${serverErr}`)))]);
+    const user = `alex.wilber@${contoso}`;
+    const show = async (title: string, curl: string, res: Response) => {
+      process.stdout.write(`\n${bold(`# ${title}`)}\n$ ${curl}\n${res.status} ${await res.text()}\n`);
+      if (!res.ok) unexpected.push(`${title}: HTTP ${res.status}`);
+    };
+    await show(
+      "REST: one user's state",
+      `curl -H 'Authorization: Bearer mfak_...' ${url}/v1/tenants/${contoso}/users/${user}/mfa`,
+      await fetch(`${url}/v1/tenants/${contoso}/users/${encodeURIComponent(user)}/mfa`, { headers: { authorization: `Bearer ${key}` } }),
+    );
+    const http = createFetch({ caPem: emulator.caPem });
+    try {
+      const tokenRes = await http.fetch(`${emulator.authorityHost}/${emulator.apiApp.tenantId}/oauth2/v2.0/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "client_credentials", client_id: emulator.apiCallers.readWrite.clientId, client_secret: emulator.apiCallers.readWrite.clientSecret, scope: `${emulator.apiApp.identifierUri}/.default` }).toString(),
+      });
+      const token = ((await tokenRes.json()) as { access_token?: string }).access_token ?? "";
+      const body = { tenantFilter: contoso, userId: user, State: { label: "Disabled", value: "disabled" } };
+      await show(
+        "CIPP-compatible: ExecPerUserMFA with an Entra token, as the CIPP clients send it",
+        `curl -X POST -H 'Authorization: Bearer <Entra token for ${emulator.apiApp.identifierUri}/.default>' ${url}/api/ExecPerUserMFA -d '${JSON.stringify(body)}'`,
+        await fetch(`${url}/api/ExecPerUserMFA`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) }),
+      );
+    } finally {
+      await http.close();
+    }
+    await step("The change is in the journal under the calling app's id", ["runs", "show", "last"], 0);
+    stop.abort();
+    const code = await serving;
+    process.stdout.write(dim(`(mfactl serve exit code ${code})`) + "\n");
+    if (code !== 0) unexpected.push(`serve: exit ${code}`);
+  };
+
   try {
     process.stdout.write(
       `${bold("mfactl demo")}: an emulated Microsoft Graph + Entra ID at ${emulator.graphUrl}\n` +
@@ -69,6 +139,7 @@ async function main(): Promise<number> {
     await step("Desired state: who differs from the policy (exit 3 = drift)", ["drift", "--policy", policy], 3);
     await step("Enforce the policy (plan + apply of the drift)", ["enforce", "--policy", policy, "--yes", "--quiet", "--output", "json", "--out", join(scratch, "enforced.json")], 0);
     await step("No drift left", ["drift", "--policy", policy], 0);
+    await serverSteps();
     const stats = emulator.admin.stats();
     process.stdout.write(`\n${bold("The emulator saw")} ${stats.requests} Graph requests and ${stats.patches} PATCHes (one per real change).\n`);
     process.stdout.write(`Next: README.md (a real tenant), docs/commands/, docs/policy.md, and \`npx mfactl emulator\` to keep one running.\n`);

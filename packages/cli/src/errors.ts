@@ -1,4 +1,4 @@
-import { AuthError, GraphError, JournalUnavailableError, NetworkError, PlanAlreadyRunError, RunBusyError, RunNotFoundError, UsageError } from "@mfactl/core";
+import { ApiKeyNameTakenError, AuthError, GraphError, JournalUnavailableError, NetworkError, PlanAlreadyRunError, RunBusyError, RunNotFoundError, UsageError } from "@mfactl/core";
 import { EXIT, type ExitCode } from "./exit-codes.js";
 
 /** One readable line for any error, plus detail lines for --verbose. Never a stack trace by default. */
@@ -8,6 +8,7 @@ export function describeError(error: unknown): { message: string; detail: string
   if (error instanceof JournalUnavailableError) return { message: error.message, detail: [`journal: ${error.location}`], exitCode: EXIT.usage };
   if (error instanceof PlanAlreadyRunError) return { message: error.message, detail: [`plan id: ${error.planId}`, `run: ${error.runId}`], exitCode: EXIT.usage };
   if (error instanceof RunNotFoundError || error instanceof RunBusyError) return { message: error.message, detail: [], exitCode: EXIT.usage };
+  if (error instanceof ApiKeyNameTakenError) return { message: error.message, detail: [`key name: ${error.keyName}`], exitCode: EXIT.usage };
   if (error instanceof GraphError) {
     const detail = [
       `http status: ${error.status}`,

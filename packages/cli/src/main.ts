@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { UsageError, type RetryPolicy } from "@mfactl/core";
+import { apikeyCommand } from "./commands/apikey.js";
 import { applyCommand } from "./commands/apply.js";
 import { bulkCommand } from "./commands/bulk-set.js";
 import { emulatorCommand } from "./commands/emulator.js";
@@ -13,6 +14,7 @@ import { resumeCommand } from "./commands/resume.js";
 import { runsCommand } from "./commands/runs.js";
 import { undoCommand } from "./commands/undo.js";
 import { reportCommand } from "./commands/report.js";
+import { serveCommand } from "./commands/serve.js";
 import { setCommand } from "./commands/set.js";
 import type { CommandRunner } from "./commands/types.js";
 import { CommandContext, type CliIo, type GlobalOptions } from "./context.js";
@@ -55,7 +57,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option("--authority-host <url>", `Entra authority host (env ${ENV_VARS.authorityHost}; default https://login.microsoftonline.com)`)
     .option("--graph-url <url>", `Microsoft Graph URL (env ${ENV_VARS.graphUrl}; default https://graph.microsoft.com)`)
     .option("--ca-file <file>", `extra CA certificate(s) to trust, PEM (env ${ENV_VARS.caFile}), e.g. the emulator's`)
-    .option("--db <path>", "journal database (env MFACTL_DB; default ~/.local/state/mfactl/journal.db)")
+    .option("--db <path>", "journal database: an SQLite file or a postgres:// URL (env MFACTL_DB; default ~/.local/state/mfactl/journal.db)")
     .option("--max-attempts <n>", "attempts per request on 429/503/504 and network errors (default 6)")
     .option("--max-retry-wait <seconds>", "longest wait before a retry, Retry-After included (default 180)")
     .option("--timeout <seconds>", "deadline for one request with all its retries (default 600)")
@@ -86,7 +88,7 @@ Docs: README.md and docs/commands/.`,
     } finally {
       await ctx.close();
     }
-    if (io.signal?.aborted) setExit(EXIT.interrupted);
+    if (io.signal?.aborted && !ctx.stopsOnSignal) setExit(EXIT.interrupted);
   };
 
   program.addCommand(getCommand(runner));
@@ -102,6 +104,8 @@ Docs: README.md and docs/commands/.`,
   program.addCommand(driftCommand(runner));
   program.addCommand(enforceCommand(runner));
   program.addCommand(migrateCommand(runner));
+  program.addCommand(serveCommand(runner));
+  program.addCommand(apikeyCommand(runner));
   program.addCommand(emulatorCommand(io, setExit));
   for (const cmd of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

@@ -80,7 +80,7 @@ export function loadProfile(flags: { config?: string | undefined; profile?: stri
       throw new UsageError(`Profile "${name}" not found in ${path}${known.length ? `; profiles there: ${known.join(", ")}` : ""}.`);
     }
     const { tenants, protectedAccounts, maxChanges, db, ...settings } = profile;
-    const extras: ProfileExtras = stripUndefined({ tenants, protectedAccounts, maxChanges, db: db === undefined || isAbsolute(db) ? db : resolve(dirname(path), db) });
+    const extras: ProfileExtras = stripUndefined({ tenants, protectedAccounts, maxChanges, db: db === undefined || isAbsolute(db) || /^postgres(ql)?:\/\//i.test(db) ? db : resolve(dirname(path), db) });
     return { settings: relativeTo(dirname(path), settings), extras, name };
   }
   if (explicitConfig) throw new UsageError(`Config file ${path} does not exist.`);

@@ -170,3 +170,157 @@ export function useEmulatorProcess(args: string[], options: { reset?: boolean } 
     },
   };
 }
+
+/** A long-running `mfactl` process (`mfactl serve`): its output so far, a wait for a line, its exit. */
+export interface MfactlProcess {
+  readonly pid: number;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first match of `pattern` in stderr (or stdout with `stream`), once it is written; rejects if the process exits first. */
+  waitFor(pattern: RegExp, options?: { stream?: "stdout" | "stderr"; timeoutMs?: number }): Promise<RegExpMatchArray>;
+  /** Resolves when the process has exited (with its exit code, or the signal that ended it). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` (SIGTERM by default) and waits for the exit; SIGKILL after `killAfterMs` (default 15 s). */
+  stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Start `mfactl` without waiting for it to finish; the environment as for `mfactl()`. */
+export function spawnMfactl(args: string[], env: Record<string, string | undefined>): MfactlProcess {
+  const home = mkdtempSync(join(tmpdir(), "mfactl-home-"));
+  const child = spawn(process.execPath, [MFACTL_BIN, ...args], {
+    env: { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, ".config"), ...env } as NodeJS.ProcessEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const out = { stdout: "", stderr: "" };
+  const waiters = new Set<() => void>();
+  const onData = (stream: "stdout" | "stderr") => (d: Buffer) => {
+    out[stream] += d.toString();
+    for (const check of [...waiters]) check();
+  };
+  child.stdout.on("data", onData("stdout"));
+  child.stderr.on("data", onData("stderr"));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once("close", (code, signal) => {
+      resolve({ code, signal });
+      for (const check of [...waiters]) check();
+    });
+  });
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    pid: child.pid ?? -1,
+    stdout: () => out.stdout,
+    stderr: () => out.stderr,
+    exited,
+    waitFor(pattern, options = {}) {
+      const stream = options.stream ?? "stderr";
+      const timeoutMs = options.timeoutMs ?? 30_000;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`mfactl ${args.join(" ")}: ${pattern} did not appear on ${stream} in ${timeoutMs} ms\nstdout: ${out.stdout}\nstderr: ${out.stderr}`));
+        }, timeoutMs);
+        const check = () => {
+          const m = out[stream].match(pattern);
+          if (m) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve(m);
+          } else if (done || child.exitCode !== null || child.signalCode !== null) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            reject(new Error(`mfactl ${args.join(" ")} exited (${child.exitCode ?? child.signalCode}) before ${pattern} appeared on ${stream}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop(signal = "SIGTERM", killAfterMs = 15_000) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+        timer.unref();
+        const result = await exited;
+        clearTimeout(timer);
+        return result;
+      }
+      return exited;
+    },
+  };
+}
+
+export interface HttpsReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  /** The body parsed as JSON, or the text when it is not JSON. */
+  body: unknown;
+}
+
+/**
+ * One HTTP or HTTPS request with Node's own client: `ca` (PEM) is the only CA trusted for https
+ * URLs (the emulator's, or a test's self-signed certificate).
+ */
+export async function httpRequest(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; ca?: string } = {}): Promise<HttpsReply> {
+  const { request: httpsRequest } = await import("node:https");
+  const { request: plainRequest } = await import("node:http");
+  const target = new URL(url);
+  const send = target.protocol === "https:" ? httpsRequest : plainRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      target,
+      {
+        method: init.method ?? "GET",
+        headers: { ...(init.body !== undefined ? { "content-length": String(Buffer.byteLength(init.body)) } : {}), ...init.headers },
+        ...(target.protocol === "https:" && init.ca !== undefined ? { ca: init.ca } : {}),
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // Not JSON: the text is the body.
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(init.body);
+  });
+}
+
+/** What the emulator's --json line also holds: the API app mfactl serve accepts tokens for, and its callers. */
+export interface EmulatorApiInfo {
+  apiApp: { clientId: string; identifierUri: string; tenantId: string };
+  apiCallers: Record<"readWrite" | "readOnly", { clientId: string; clientSecret: string }>;
+}
+
+export function emulatorApi(emu: EmulatorProcess): EmulatorApiInfo {
+  const info = emu as unknown as Partial<EmulatorApiInfo>;
+  if (!info.apiApp || !info.apiCallers) throw new Error("this emulator printed no apiApp/apiCallers");
+  return { apiApp: info.apiApp, apiCallers: info.apiCallers };
+}
+
+/** A client-credentials token from the emulator for the API app (`${identifierUri}/.default`). */
+export async function emulatorApiToken(emu: EmulatorProcess, caller: "readWrite" | "readOnly"): Promise<string> {
+  const { readFileSync } = await import("node:fs");
+  const { apiApp, apiCallers } = emulatorApi(emu);
+  const app = apiCallers[caller];
+  const res = await httpRequest(`${emu.authorityHost}/${apiApp.tenantId}/oauth2/v2.0/token`, {
+    method: "POST",
+    ca: readFileSync(emu.caFile, "utf8"),
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "client_credentials", client_id: app.clientId, client_secret: app.clientSecret, scope: `${apiApp.identifierUri}/.default` }).toString(),
+  });
+  const token = (res.body as { access_token?: unknown }).access_token;
+  if (typeof token !== "string") throw new Error(`no token from the emulator: ${res.status} ${res.text}`);
+  return token;
+}
