@@ -13,7 +13,8 @@ export type ReadStrategy = (typeof READ_STRATEGIES)[number];
 const SELECT_BASE = "id,userPrincipalName,displayName,userType,accountEnabled,assignedLicenses";
 const PAGE_SIZE = "999";
 
-interface WireUser {
+/** A user as the listing returns it (the fields reports need). */
+export interface WireUser {
   id?: string;
   userPrincipalName?: string;
   displayName?: string | null;
@@ -64,14 +65,14 @@ export async function* listTenantUsers(engine: BatchEngine, tenant: string, opti
   const rows = mapConcurrent(needingState(), options.window ?? 1000, async ({ user, state }) => {
     const resolved = { id: user.id ?? "", userPrincipalName: user.userPrincipalName ?? "" };
     const perUserMfaState = state ?? (await port.readState(tenant, resolved, options.signal)).state;
-    return toRow(tenant, user, perUserMfaState);
+    return reportRowOf(tenant, user, perUserMfaState);
   });
   for await (const row of rows) {
     if (stateMatches(filters, row.perUserMfaState)) yield row;
   }
 }
 
-function toRow(tenant: string, user: WireUser, perUserMfaState: MfaStateRead): ReportRow {
+export function reportRowOf(tenant: string, user: WireUser, perUserMfaState: MfaStateRead): ReportRow {
   return {
     tenant,
     id: user.id ?? "",

@@ -6,7 +6,7 @@ import type { BatchEngine } from "../engine/types.js";
 import { mapConcurrent } from "../util/concurrent.js";
 import { odataString } from "./directory.js";
 import { enginePort, ok } from "./mfa-port.js";
-import { relativeNextLink } from "./tenant-users.js";
+import { relativeNextLink, reportRowOf, type WireUser } from "./tenant-users.js";
 
 export const UsersPageInputSchema = z.object({
   tenant: z.string().min(1),
@@ -36,15 +36,6 @@ interface Cursor {
 
 const SELECT = "id,userPrincipalName,displayName,userType,accountEnabled,assignedLicenses,perUserMfaState";
 
-interface WireUser {
-  id?: string;
-  userPrincipalName?: string;
-  displayName?: string | null;
-  userType?: string | null;
-  accountEnabled?: boolean | null;
-  assignedLicenses?: unknown[];
-  perUserMfaState?: unknown;
-}
 
 /**
  * One page of a tenant's users with their per-user MFA state, for screens and APIs that page
@@ -92,7 +83,7 @@ async function readStates(page: WireUser[], tenant: string, port: ReturnType<typ
     const state: MfaStateRead = Object.hasOwn(user, "perUserMfaState")
       ? readMfaState(user.perUserMfaState)
       : (await port.readState(tenant, { id: user.id ?? "", userPrincipalName: user.userPrincipalName ?? "" }, signal)).state;
-    return { i, row: toRow(tenant, user, state) };
+    return { i, row: reportRowOf(tenant, user, state) };
   })) {
     out[row.i] = row.row;
   }
@@ -127,17 +118,4 @@ function decodeCursor(text: string): Cursor {
   if (!Object.values(query).every((v) => typeof v === "string")) throw bad();
   if (typeof offset !== "number" || !Number.isInteger(offset) || offset < 0 || offset > 999) throw bad();
   return { url, query: query as Record<string, string>, offset };
-}
-
-function toRow(tenant: string, user: WireUser, perUserMfaState: MfaStateRead): ReportRow {
-  return {
-    tenant,
-    id: user.id ?? "",
-    userPrincipalName: user.userPrincipalName ?? "",
-    displayName: user.displayName ?? "",
-    userType: user.userType ?? "",
-    accountEnabled: user.accountEnabled !== false,
-    isLicensed: Array.isArray(user.assignedLicenses) && user.assignedLicenses.length > 0,
-    perUserMfaState,
-  };
 }
