@@ -178,7 +178,23 @@ describe("EntraTokenVerifier", () => {
       issuer.failures = new Map([[JWKS, "http500"]]);
       expect(await reason(v, jwt)).toBe("keys");
       issuer.failures.clear();
+      // Within the cooldown the failure is answered from memory: no request per token while the issuer is away.
+      const asked = issuer.count(JWKS);
+      expect(await reason(v, jwt)).toBe("keys");
+      expect(issuer.count(JWKS)).toBe(asked);
+      clock.advance(30_000);
       await expect(v.verify(jwt)).resolves.toMatchObject({ appId: APP });
+    });
+
+    it("keeps using keys that aged out while the issuer cannot be reached", async () => {
+      const v = verifier();
+      const jwt = await token(k1);
+      await expect(v.verify(jwt)).resolves.toMatchObject({ appId: APP });
+      clock.advance(3_600_000);
+      issuer.failures = new Map([[JWKS, "network"]]);
+      const fresh = await token(k1);
+      await expect(v.verify(fresh)).resolves.toMatchObject({ appId: APP });
+      expect(issuer.count(JWKS)).toBe(2);
     });
   });
 

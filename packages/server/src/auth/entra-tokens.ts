@@ -54,6 +54,7 @@ export class EntraTokenVerifier {
   private keyState: KeyState | undefined;
   private lastFetch = -Infinity;
   private inflight: Promise<KeyState> | undefined;
+  private lastFailure: { at: number; error: unknown } | undefined;
 
   constructor(private readonly options: EntraVerifierOptions) {
     this.clock = options.clock ?? systemClock;
@@ -107,10 +108,35 @@ export class EntraTokenVerifier {
 
   private async keysFor(kid: string | undefined): Promise<KeyState> {
     const now = this.clock.now();
-    let state = this.keyState;
-    if (!state || now - state.fetchedAt >= this.maxAgeMs) return this.fetchKeys();
-    if (kid !== undefined && !state.kids.has(kid) && now - this.lastFetch >= (this.options.refetchCooldownMs ?? 30_000)) state = await this.fetchKeys();
+    const cooldown = this.options.refetchCooldownMs ?? 30_000;
+    const state = this.keyState;
+    if (!state) {
+      // The issuer was unreachable a moment ago: answer from that failure, don't ask again per request.
+      if (this.lastFailure && now - this.lastFailure.at < cooldown) throw this.lastFailure.error;
+      return this.refetch();
+    }
+    const aged = now - state.fetchedAt >= this.maxAgeMs;
+    const unknownKid = kid !== undefined && !state.kids.has(kid);
+    if ((aged || unknownKid) && now - this.lastFetch >= cooldown) {
+      try {
+        return await this.refetch();
+      } catch {
+        // Keys that aged out are still Entra's keys (they rotate over weeks): keep using them while the issuer is away.
+        return state;
+      }
+    }
     return state;
+  }
+
+  private async refetch(): Promise<KeyState> {
+    try {
+      const state = await this.fetchKeys();
+      this.lastFailure = undefined;
+      return state;
+    } catch (error) {
+      this.lastFailure = { at: this.clock.now(), error };
+      throw error;
+    }
   }
 
   async issuers(): Promise<string[]> {
