@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { Command } from "commander";
 import { createFetch, UsageError } from "@mfactl/core";
 import { buildServer, parseServerSettings, readServerSettings, ServedTenants, type ServerSettingsInput } from "@mfactl/server";
@@ -50,8 +51,10 @@ Exit codes: 0 stopped and every job finished, 1 stopped with jobs left to resume
         ctx.stopsOnSignal = true;
         const fromFile: ServerSettingsInput = flags.settings ? await readServerSettings(flags.settings) : {};
         // A flag replaces its half of the file's tls; both halves are needed (said before the schema says "tls.key: too small").
-        const tlsCert = flags.tlsCert ?? fromFile.tls?.cert;
-        const tlsKey = flags.tlsKey ?? fromFile.tls?.key;
+        // Paths in the settings file are relative to the file, as in the profile.
+        const fromSettings = (file: string | undefined) => (file && flags.settings && !isAbsolute(file) ? resolve(dirname(flags.settings), file) : file);
+        const tlsCert = flags.tlsCert ?? fromSettings(fromFile.tls?.cert);
+        const tlsKey = flags.tlsKey ?? fromSettings(fromFile.tls?.key);
         if ((flags.tlsCert !== undefined || flags.tlsKey !== undefined) && (!tlsCert || !tlsKey)) throw new UsageError("Give both --tls-cert and --tls-key (or tls.cert and tls.key in --settings).");
         const settings = parseServerSettings(
           {

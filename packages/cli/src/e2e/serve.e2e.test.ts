@@ -202,7 +202,7 @@ describe("mfactl serve over HTTP with a key from mfactl apikey create", () => {
   });
 });
 
-describe("mfactl serve over HTTPS (--tls-cert/--tls-key)", () => {
+describe("mfactl serve over HTTPS (tls settings, --tls-cert/--tls-key)", () => {
   it("serves HTTPS with the given certificate: trusted with its CA, refused without it; the private key is never printed", async () => {
     const { emu, domain } = lab;
     const dir = tmp("tls");
@@ -216,7 +216,9 @@ describe("mfactl serve over HTTPS (--tls-cert/--tls-key)", () => {
     const ca = readFileSync(cert, "utf8");
     const db = join(dir, "journal.db");
     const key = await createKey(db, emu.env, "ops", "write");
-    const { proc, url } = await serve(["--db", db, "--settings", writeSettings(dir, settingsYaml(emu)), "--tls-cert", cert, "--tls-key", keyFile], emu.env);
+    // tls in the settings file, with paths relative to the file (the process runs elsewhere).
+    expect(process.cwd()).not.toBe(dir);
+    const { proc, url } = await serve(["--db", db, "--settings", writeSettings(dir, settingsYaml(emu, "tls:\n  cert: cert.pem\n  key: key.pem\n"))], emu.env);
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
 
     const health = await call(url, "/health", { ca });
