@@ -16,6 +16,7 @@ import { mapError, sendError } from "./errors.js";
 import { JobManager } from "./jobs/job-manager.js";
 import { auditRoutes } from "./routes/audit.js";
 import { cippRoutes } from "./routes/cipp.js";
+import { dashboardRoutes } from "./routes/dashboard.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { runRoutes } from "./routes/runs.js";
@@ -61,9 +62,9 @@ const FORCE_CLOSE_AFTER_MS = 1000;
 /** Headers and fields that may hold a credential: never in a log line. */
 const REDACT = ["req.headers.authorization", 'req.headers["x-api-key"]', "req.headers.cookie", "headers.authorization", 'headers["x-api-key"]'];
 
-/** Routes anyone may call: health, readiness and the API's description. */
+/** Routes anyone may call: health, readiness, the API's description and the dashboard's files. */
 function isPublic(url: string | undefined): boolean {
-  return url === "/health" || url === "/ready" || url === "/openapi.json" || url === undefined || url === "/docs" || url.startsWith("/docs/");
+  return url === "/health" || url === "/ready" || url === "/openapi.json" || url === undefined || url === "/docs" || url.startsWith("/docs/") || url === "/" || url === "/assets/*";
 }
 
 export async function buildServer(options: ServerOptions): Promise<MfactlServer> {
@@ -180,6 +181,7 @@ export async function buildServer(options: ServerOptions): Promise<MfactlServer>
   runRoutes(app, context);
   auditRoutes(app, context);
   cippRoutes(app, context);
+  dashboardRoutes(app, context);
 
   let stopping: Promise<{ finished: number; aborted: number; resumable: number }> | undefined;
   return {
