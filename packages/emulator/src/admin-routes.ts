@@ -92,6 +92,20 @@ export function adminRoutes(admin: EmulatorAdmin): Route[] {
       },
     },
     { method: "DELETE", pattern: /^\/apps\/([^/]+)\/api-grants\/([^/]+)\/tenants\/([^/]+)$/, run: (ps) => (admin.revokeApiGrant(p(ps, 0), p(ps, 1), p(ps, 2)), noContent()) },
+    { method: "GET", pattern: /^\/tenants\/([^/]+)\/users\/([^/]+)\/password$/, run: (ps) => json(200, { password: admin.userPassword(p(ps, 0), p(ps, 1)) }) },
+    { method: "PUT", pattern: /^\/apps\/([^/]+)\/redirect-uris$/, run: (ps, body) => json(200, admin.setRedirectUris(p(ps, 0), obj(body))) },
+    {
+      // The app is a client id or a percent-encoded identifier URI; the user an id or UPN.
+      method: "GET",
+      pattern: /^\/apps\/([^/]+)\/user-roles\/([^/]+)$/,
+      run: (ps) => json(200, admin.listUserRoles(p(ps, 0), p(ps, 1))),
+    },
+    {
+      method: "PUT",
+      pattern: /^\/apps\/([^/]+)\/user-roles\/([^/]+)\/([^/]+)$/,
+      run: (ps, body) => json(200, admin.assignUserRoles(p(ps, 0), p(ps, 1), p(ps, 2), obj(body)["roles"] as string[])),
+    },
+    { method: "DELETE", pattern: /^\/apps\/([^/]+)\/user-roles\/([^/]+)\/([^/]+)$/, run: (ps) => (admin.removeUserRoles(p(ps, 0), p(ps, 1), p(ps, 2)), noContent()) },
     { method: "GET", pattern: /^\/signing-keys$/, run: () => json(200, { keys: admin.signingKeys() }) },
     {
       method: "POST",

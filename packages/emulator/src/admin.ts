@@ -1,5 +1,8 @@
 /** The admin operations, in process; admin-routes.ts serves the same over plain HTTP. */
-import { appFromRegistration, appIsNamed, ensurePresence, validateApiRoles, validateRoles, type AppRecord, type AppRegistration } from "./apps.js";
+import {
+  appFromRegistration, appIsNamed, ensurePresence, validateApiRoles, validateRedirectUris, validateRoles,
+  type AppRecord, type AppRegistration, type RedirectUris,
+} from "./apps.js";
 import type { Endpoints } from "./endpoints.js";
 import type { FaultInjector, FaultRule } from "./faults.js";
 import {
@@ -12,6 +15,7 @@ import {
 } from "./options.js";
 import { validatePolicy } from "./posture.js";
 import { guidFor } from "./prng.js";
+import { seededPassword } from "./sign-in.js";
 import { emptyStats, type EmulatorState, type EmulatorStats } from "./state.js";
 import type { Throttler } from "./throttle.js";
 import { apiTokenClaims, type SigningKeyRotation, type SigningKeyView, type TokenService } from "./tokens.js";
@@ -124,6 +128,8 @@ export interface ApiAppInfo {
   tenantId: string;
   /** The app roles it defines. */
   roles: string[];
+  /** The delegated scopes it defines (`access_as_user`): ask for `${identifierUri}/access_as_user` or `/.default`. */
+  scopes: string[];
   /** 1: it receives v1.0 tokens (accessTokenAcceptedVersion null). */
   accessTokenVersion: 1 | 2;
 }
@@ -135,12 +141,33 @@ export interface ApiCallers {
   readOnly: ClientCredentials;
 }
 
+/** The seeded web dashboard: a SPA (public client, no secret) registered in the first tenant. */
+export interface DashboardAppInfo {
+  clientId: string;
+  /** The tenant it is registered in (the first seeded tenant). */
+  tenantId: string;
+  /** Its redirect URIs: none until registered with `setRedirectUris` (`PUT /apps/{clientId}/redirect-uris`). */
+  redirectUris: RedirectUris;
+}
+
+/** A user's app role assignment on an app (the resource whose roles they are). */
+export interface UserRoleAssignmentView {
+  /** The app whose roles these are. */
+  clientId: string;
+  tenantId: string;
+  userId: string;
+  userPrincipalName: string;
+  /** [] = assigned without a role (default access). */
+  roles: string[];
+}
+
 export interface AppCredentials {
   clientId: string;
   clientSecret: string;
   readOnlyApp: ClientCredentials;
   apiApp: ApiAppInfo;
   apiCallers: ApiCallers;
+  dashboardApp: DashboardAppInfo;
 }
 
 /** A token with chosen claims, for negative tests of a relying party (POST /tokens). */
@@ -243,6 +270,17 @@ export interface EmulatorAdmin {
   /** Adds a policy given in Graph's shape (validated; id generated from the seed unless given) -> the stored policy. */
   addConditionalAccessPolicy(tenant: string, policy: unknown): ConditionalAccessPolicy;
   removeConditionalAccessPolicy(tenant: string, id: string): void;
+  /** A seeded user's sign-in password (deterministic per seed, tenant and user). */
+  userPassword(tenant: string, user: string): string;
+  /** Replaces the app's web and/or spa redirect URIs (a platform left out keeps its list) -> both lists. */
+  setRedirectUris(clientId: string, uris: Partial<RedirectUris>): RedirectUris;
+  /**
+   * Assigns a user app roles of an app (`clientId`: its client id or an identifier URI) in a tenant, replacing earlier
+   * ones; [] = assigned without a role. The roles land in the user's id_token (for that client) or access token (for that API).
+   */
+  assignUserRoles(clientId: string, tenant: string, user: string, roles: string[]): UserRoleAssignmentView;
+  removeUserRoles(clientId: string, tenant: string, user: string): void;
+  listUserRoles(clientId: string, tenant: string): UserRoleAssignmentView[];
 }
 
 export function tenantSummary(t: Tenant): TenantSummary {
@@ -389,10 +427,57 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
         identifierUri: state.apiApp.api.identifierUris[0] ?? `api://${state.apiApp.clientId}`,
         tenantId: state.tenants[0]?.id ?? "",
         roles: [...state.apiApp.api.appRoles],
+        scopes: [...state.apiApp.api.scopes],
         accessTokenVersion: state.apiApp.api.accessTokenAcceptedVersion === 2 ? 2 : 1,
       },
       apiCallers: { readWrite: credentialsOf(state.apiReadWriteCaller), readOnly: credentialsOf(state.apiReadOnlyCaller) },
+      dashboardApp: {
+        clientId: state.dashboardApp.clientId,
+        tenantId: state.tenants[0]?.id ?? "",
+        redirectUris: { web: [...state.dashboardApp.redirectUris.web], spa: [...state.dashboardApp.redirectUris.spa] },
+      },
     }),
+    userPassword: (t, ref) => {
+      const te = tenant(t);
+      const u = userIn(te, ref);
+      return seededPassword(state.seedParams.seed, te.id, u.id);
+    },
+    setRedirectUris: (clientId, uris) => {
+      const a = app(clientId);
+      if (!isPlainObject(uris)) throw new InvalidOptionError("the body must be { \"web\"?: [...], \"spa\"?: [...] }");
+      const unknown = Object.keys(uris).filter((k) => k !== "web" && k !== "spa");
+      if (unknown.length > 0) throw new InvalidOptionError(`unknown platform ${unknown.map((k) => `'${k}'`).join(", ")}: use web or spa`);
+      const web = uris.web === undefined ? a.redirectUris.web : validateRedirectUris(uris.web, "web");
+      const spa = uris.spa === undefined ? a.redirectUris.spa : validateRedirectUris(uris.spa, "spa");
+      a.redirectUris = { web, spa };
+      return { web: [...web], spa: [...spa] };
+    },
+    assignUserRoles: (clientId, t, ref, roles) => {
+      const api = resource(clientId);
+      const te = tenant(t);
+      const u = userIn(te, ref);
+      const valid = validateApiRoles(roles, api);
+      const key = te.id.toLowerCase();
+      const perTenant = api.userRoles.get(key) ?? new Map<string, string[]>();
+      perTenant.set(u.id.toLowerCase(), valid);
+      api.userRoles.set(key, perTenant);
+      return { clientId: api.clientId, tenantId: te.id, userId: u.id, userPrincipalName: u.userPrincipalName, roles: [...valid] };
+    },
+    removeUserRoles: (clientId, t, ref) => {
+      const api = resource(clientId);
+      const te = tenant(t);
+      api.userRoles.get(te.id.toLowerCase())?.delete(userIn(te, ref).id.toLowerCase());
+    },
+    listUserRoles: (clientId, t) => {
+      const api = resource(clientId);
+      const te = tenant(t);
+      const out: UserRoleAssignmentView[] = [];
+      for (const [userId, roles] of api.userRoles.get(te.id.toLowerCase()) ?? []) {
+        const u = te.byId.get(userId);
+        if (u) out.push({ clientId: api.clientId, tenantId: te.id, userId: u.id, userPrincipalName: u.userPrincipalName, roles: [...roles] });
+      }
+      return out;
+    },
     getUser: (t, ref) => userView(tenant(t), user(t, ref)),
     listUsers: (t) => tenant(t).users.map((u) => ({ id: u.id, userPrincipalName: u.userPrincipalName, perUserMfaState: u.perUserMfaState, patchCount: u.patchCount })),
     setUsers: (t, patch) => {

@@ -68,7 +68,7 @@ function expectAadError(reply: { status: number; json: <T>() => T }, error: stri
 describe("seeded API app and callers", () => {
   it("exposes the API app and its two callers on the handle and at /apps/seeded", async () => {
     const { apiApp, apiCallers } = emu;
-    expect(apiApp).toEqual({ clientId: expect.stringMatching(/^[0-9a-f-]{36}$/), identifierUri: `api://${apiApp.clientId}`, tenantId: home().id, roles: [...API_APP_ROLES], accessTokenVersion: 1 });
+    expect(apiApp).toEqual({ clientId: expect.stringMatching(/^[0-9a-f-]{36}$/), identifierUri: `api://${apiApp.clientId}`, tenantId: home().id, roles: [...API_APP_ROLES], scopes: ["access_as_user"], accessTokenVersion: 1 });
     expect(apiApp.roles).toEqual(["MfaState.Read", "MfaState.ReadWrite", "Admin"]);
     for (const c of [apiCallers.readWrite, apiCallers.readOnly]) {
       expect(c.clientId).toMatch(/^[0-9a-f-]{36}$/);

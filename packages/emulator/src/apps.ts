@@ -12,6 +12,8 @@ export const READ_ONLY_APP_ROLES: readonly string[] = ["User.Read.All", "Policy.
 
 /** Roles the seeded "mfactl API" defines (application permissions of mfactl's HTTP server). */
 export const API_APP_ROLES: readonly string[] = ["MfaState.Read", "MfaState.ReadWrite", "Admin"];
+/** The delegated scope the seeded "mfactl API" defines (what a signed-in dashboard asks for). */
+export const API_SCOPES: readonly string[] = ["access_as_user"];
 
 /** The manifest's accessTokenAcceptedVersion: null or 1 gives v1.0 access tokens, 2 gives v2.0 ones. */
 export type AccessTokenVersion = 1 | 2;
@@ -23,6 +25,14 @@ export interface ApiExposure {
   /** The values of the app roles it defines (what lands in `roles`). */
   appRoles: string[];
   accessTokenAcceptedVersion: AccessTokenVersion | null;
+  /** Values of the delegated permission scopes it defines ("Expose an API" > scopes), e.g. `access_as_user`: what lands in `scp`. */
+  scopes: string[];
+}
+
+/** Redirect URIs per platform: `web` (confidential when the app has a credential) and `spa` (public, PKCE and CORS). */
+export interface RedirectUris {
+  web: string[];
+  spa: string[];
 }
 
 /** tenant id (lower case) or "*" -> roles; null = removed there (overrides "*"). */
@@ -45,6 +55,10 @@ export interface AppRecord {
   api: ApiExposure;
   /** Resource app client id (lower case) -> app roles of that API assigned to this app, per tenant ([] = assigned without a role). */
   apiGrants: Map<string, PerTenantRoles>;
+  /** Where the authorize endpoint may send codes (exact match). */
+  redirectUris: RedirectUris;
+  /** tenant id (lower case) -> user id (lower case) -> app roles of this app assigned to the user there ([] = default access). */
+  userRoles: Map<string, Map<string, string[]>>;
 }
 
 /** What POST /apps accepts. */
@@ -70,6 +84,10 @@ export interface AppRegistration {
    * does not name gets a service principal without Graph roles.
    */
   apiGrants?: Record<string, Record<string, string[]>>;
+  /** Values of the delegated scopes the API defines, e.g. ["access_as_user"] (`scp` of user tokens). */
+  scopes?: string[];
+  /** Redirect URIs: `spa` ones make a public client (PKCE required, codes redeemed cross-origin without a secret). */
+  redirectUris?: { web?: string[]; spa?: string[] };
 }
 
 const SECRET_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.~-";
@@ -103,13 +121,41 @@ export function ensurePresence(app: AppRecord, tenantKey: string): void {
   if (!app.consents.has(tenantKey) && (tenantKey === "*" || !app.consents.has("*"))) app.consents.set(tenantKey, []);
 }
 
-export const noApi = (): ApiExposure => ({ identifierUris: [], appRoles: [], accessTokenAcceptedVersion: null });
+export const noApi = (): ApiExposure => ({ identifierUris: [], appRoles: [], accessTokenAcceptedVersion: null, scopes: [] });
+
+const noRedirects = (): RedirectUris => ({ web: [], spa: [] });
+
+/** The roles of `app` assigned to a user in a tenant (only those the app still defines), or undefined when the user has no assignment. */
+export function userRolesIn(app: AppRecord, tenantId: string, userId: string): string[] | undefined {
+  const roles = app.userRoles.get(tenantId.toLowerCase())?.get(userId.toLowerCase());
+  return roles?.filter((r) => app.api.appRoles.includes(r));
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** Entra's rules for a redirect URI: absolute http(s), https unless loopback, no fragment, no wildcard. */
+export function validateRedirectUris(value: unknown, platform: "web" | "spa"): string[] {
+  if (!Array.isArray(value) || !value.every((u) => typeof u === "string"))
+    throw new InvalidOptionError(`redirectUris.${platform} must be a list of absolute URIs, e.g. ["http://127.0.0.1:5173/auth/callback"]`);
+  for (const uri of value as string[]) {
+    const url = URL.canParse(uri) ? new URL(uri) : undefined;
+    if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || /\s/.test(uri))
+      throw new InvalidOptionError(`redirect URI '${uri}' must be an absolute http(s) URI`);
+    if (url.protocol === "http:" && !LOOPBACK_HOSTS.has(url.hostname)) throw new InvalidOptionError(`redirect URI '${uri}' must use https (http is only allowed for localhost, 127.0.0.1 and [::1])`);
+    if (uri.includes("#")) throw new InvalidOptionError(`redirect URI '${uri}' must not have a fragment`);
+    if (uri.includes("*")) throw new InvalidOptionError(`redirect URI '${uri}' must not contain a wildcard`);
+    if (uri.length > 256) throw new InvalidOptionError(`redirect URI '${uri.slice(0, 40)}...' is longer than 256 characters`);
+  }
+  return [...new Set(value as string[])];
+}
 
 export interface SeededApps {
   main: AppRecord;
   readOnly: AppRecord;
   /** "mfactl API": the resource mfactl's HTTP server accepts tokens for, present in the first tenant only. */
   api: AppRecord;
+  /** "mfactl dashboard": a SPA (public client) in the first tenant, no redirect URI until one is registered. */
+  dashboard: AppRecord;
   /** "CIPP automation": MfaState.ReadWrite on the API in the first tenant. */
   apiReadWrite: AppRecord;
   /** "Read-only automation": MfaState.Read on the API in the first tenant. */
@@ -126,6 +172,8 @@ export function seededApps(seed: string, tenantIds: readonly string[], clientCer
     consents: consentAll(MAIN_APP_ROLES),
     api: noApi(),
     apiGrants: new Map(),
+    redirectUris: noRedirects(),
+    userRoles: new Map(),
   };
   const readOnly: AppRecord = {
     clientId: createPrng(`${seed}/app/read-only`).guid(),
@@ -135,6 +183,8 @@ export function seededApps(seed: string, tenantIds: readonly string[], clientCer
     consents: consentAll(READ_ONLY_APP_ROLES),
     api: noApi(),
     apiGrants: new Map(),
+    redirectUris: noRedirects(),
+    userRoles: new Map(),
   };
   // The MSP's own tenant: where the API is registered and its automation apps live.
   const home = (tenantIds[0] ?? "").toLowerCase();
@@ -144,8 +194,21 @@ export function seededApps(seed: string, tenantIds: readonly string[], clientCer
     displayName: "mfactl API",
     certificates: [],
     consents: new Map([[home, []]]),
-    api: { identifierUris: [`api://${apiClientId}`], appRoles: [...API_APP_ROLES], accessTokenAcceptedVersion: null },
+    api: { identifierUris: [`api://${apiClientId}`], appRoles: [...API_APP_ROLES], accessTokenAcceptedVersion: null, scopes: [...API_SCOPES] },
     apiGrants: new Map(),
+    redirectUris: noRedirects(),
+    userRoles: new Map(),
+  };
+  // The web dashboard: a SPA (public client, no credential) that signs users in; redirect URIs are registered at run time.
+  const dashboard: AppRecord = {
+    clientId: createPrng(`${seed}/app/dashboard`).guid(),
+    displayName: "mfactl dashboard",
+    certificates: [],
+    consents: new Map([[home, []]]),
+    api: noApi(),
+    apiGrants: new Map(),
+    redirectUris: noRedirects(),
+    userRoles: new Map(),
   };
   const caller = (key: string, displayName: string, role: string): AppRecord => ({
     clientId: createPrng(`${seed}/app/${key}`).guid(),
@@ -155,11 +218,14 @@ export function seededApps(seed: string, tenantIds: readonly string[], clientCer
     consents: new Map([[home, []]]),
     api: noApi(),
     apiGrants: new Map([[apiClientId, new Map([[home, [role]]])]]),
+    redirectUris: noRedirects(),
+    userRoles: new Map(),
   });
   return {
     main,
     readOnly,
     api,
+    dashboard,
     apiReadWrite: caller("api-caller/read-write", "CIPP automation", "MfaState.ReadWrite"),
     apiReadOnly: caller("api-caller/read-only", "Read-only automation", "MfaState.Read"),
   };
@@ -199,6 +265,12 @@ function validateApi(reg: AppRegistration): ApiExposure {
     if (new Set(reg.appRoles).size !== reg.appRoles.length) throw new InvalidOptionError("appRoles must not repeat a value");
     api.appRoles = [...reg.appRoles];
   }
+  if (reg.scopes !== undefined) {
+    if (!Array.isArray(reg.scopes) || !reg.scopes.every((r) => typeof r === "string" && /^[^\s.][^\s]*$/.test(r)))
+      throw new InvalidOptionError("scopes must be a list of delegated scope values without spaces, e.g. [\"access_as_user\"]");
+    if (new Set(reg.scopes).size !== reg.scopes.length) throw new InvalidOptionError("scopes must not repeat a value");
+    api.scopes = [...reg.scopes];
+  }
   const version = reg.accessTokenAcceptedVersion;
   if (version !== undefined && version !== null && version !== 1 && version !== 2)
     throw new InvalidOptionError(`accessTokenAcceptedVersion must be null, 1 or 2, got ${JSON.stringify(version)}`);
@@ -225,9 +297,11 @@ export function appFromRegistration(reg: AppRegistration, lookups: RegistrationL
   if (typeof reg.clientId !== "string" || !GUID.test(reg.clientId)) throw new InvalidOptionError("clientId must be a GUID");
   if (reg.clientSecret !== undefined && (typeof reg.clientSecret !== "string" || reg.clientSecret.length === 0))
     throw new InvalidOptionError("clientSecret must be a non-empty string");
-  // An app that only exposes an API needs no credential of its own (it is never a client).
-  if (reg.clientSecret === undefined && reg.certificatePem === undefined && reg.identifierUris === undefined && reg.appRoles === undefined)
-    throw new InvalidOptionError("an app needs clientSecret or certificatePem (or, for an API that is never a client, identifierUris or appRoles)");
+  // An app that only exposes an API needs no credential of its own (it is never a client), nor does a public client (SPA).
+  if (reg.clientSecret === undefined && reg.certificatePem === undefined && reg.identifierUris === undefined && reg.appRoles === undefined && reg.redirectUris === undefined)
+    throw new InvalidOptionError("an app needs clientSecret or certificatePem (or, for an API that is never a client, identifierUris or appRoles; for a public client, redirectUris)");
+  if (reg.redirectUris !== undefined && (typeof reg.redirectUris !== "object" || reg.redirectUris === null || Array.isArray(reg.redirectUris)))
+    throw new InvalidOptionError("redirectUris must be { \"web\"?: [...], \"spa\"?: [...] }");
   let secretExpiresAt: number | undefined;
   if (reg.secretExpiresAt !== undefined) {
     secretExpiresAt = Date.parse(reg.secretExpiresAt);
@@ -257,6 +331,11 @@ export function appFromRegistration(reg: AppRegistration, lookups: RegistrationL
     consents,
     api: validateApi(reg),
     apiGrants: new Map(),
+    redirectUris: {
+      web: reg.redirectUris?.web === undefined ? [] : validateRedirectUris(reg.redirectUris.web, "web"),
+      spa: reg.redirectUris?.spa === undefined ? [] : validateRedirectUris(reg.redirectUris.spa, "spa"),
+    },
+    userRoles: new Map(),
   };
   if (reg.clientSecret !== undefined) app.secret = reg.clientSecret;
   if (secretExpiresAt !== undefined) app.secretExpiresAt = secretExpiresAt;

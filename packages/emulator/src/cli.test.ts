@@ -101,7 +101,7 @@ describe("bin.js --json", () => {
       const lines = out.split("\n").filter(Boolean);
       expect(lines).toHaveLength(1);
       const facts = JSON.parse(lines[0]!) as Record<string, unknown>;
-      expect(Object.keys(facts)).toEqual(["authorityHost", "graphUrl", "adminUrl", "caFile", "clientId", "clientSecret", "certificateFile", "tenants", "apiApp", "apiCallers"]);
+      expect(Object.keys(facts)).toEqual(["authorityHost", "graphUrl", "adminUrl", "caFile", "clientId", "clientSecret", "certificateFile", "tenants", "apiApp", "apiCallers", "dashboardApp"]);
       expect(facts["authorityHost"]).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       expect(facts["graphUrl"]).toBe(`${facts["authorityHost"] as string}/graph`);
       expect(facts["adminUrl"]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

@@ -127,6 +127,7 @@ function facts(e: RunningEmulator) {
     tenants: e.tenants.map((t) => ({ id: t.id, domain: t.domain, userCount: t.userCount })),
     apiApp: e.apiApp,
     apiCallers: e.apiCallers,
+    dashboardApp: e.dashboardApp,
   };
 }
 
@@ -146,6 +147,8 @@ ${tenants}
   API app          ${f.apiApp.identifierUri}  (tenant ${f.apiApp.tenantId}; roles ${f.apiApp.roles.join(", ")})
   API callers      ${f.apiCallers.readWrite.clientId} (MfaState.ReadWrite), ${f.apiCallers.readOnly.clientId} (MfaState.Read);
                    secrets: GET ${f.adminUrl}/apps/seeded
+  dashboard app    ${f.dashboardApp.clientId} (SPA; register redirect URIs: PUT ${f.adminUrl}/apps/${f.dashboardApp.clientId}/redirect-uris)
+                   user passwords: GET ${f.adminUrl}/tenants/{tenant}/users/{upn}/password
 
 Point mfactl at it:
   export MFACTL_AUTHORITY_HOST=${f.authorityHost}

@@ -2,7 +2,7 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createAdmin, tenantSummary, type ApiAppInfo, type ApiCallers, type EmulatorAdmin, type MintedToken, type MintTokenRequest } from "./admin.js";
+import { createAdmin, tenantSummary, type ApiAppInfo, type ApiCallers, type DashboardAppInfo, type EmulatorAdmin, type MintedToken, type MintTokenRequest } from "./admin.js";
 import { adminRoutes, handleAdmin } from "./admin-routes.js";
 import { describeCertificate, generateTlsMaterial } from "./ca.js";
 import { Endpoints } from "./endpoints.js";
@@ -39,6 +39,13 @@ export interface RunningEmulator {
   apiApp: ApiAppInfo;
   /** Apps with roles on apiApp in its tenant: readWrite ("CIPP automation", MfaState.ReadWrite), readOnly ("Read-only automation", MfaState.Read). */
   apiCallers: ApiCallers;
+  /**
+   * "mfactl dashboard": a SPA (public client, no secret) in the first tenant that signs users in with the authorization
+   * code flow + PKCE. It has no redirect URI until one is registered: `admin.setRedirectUris(clientId, { spa: [...] })`.
+   */
+  dashboardApp: DashboardAppInfo;
+  /** A seeded user's password for the sign-in page (tenant id or domain; user id or UPN). Same as admin.userPassword. */
+  userPassword(tenant: string, user: string): string;
   /** New signing key (published in the JWKS at once); retireOld drops every older key. Same as admin.rotateSigningKey. */
   rotateSigningKey(options?: { retireOld?: boolean }): SigningKeyRotation;
   /** A token with chosen claims signed by the current key, for negative tests. Same as admin.mintToken. */
@@ -120,6 +127,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     get apiCallers() {
       return admin.credentials().apiCallers;
     },
+    get dashboardApp() {
+      return admin.credentials().dashboardApp;
+    },
+    userPassword: (tenant, user) => admin.userPassword(tenant, user),
     rotateSigningKey: (options) => admin.rotateSigningKey(options),
     mintToken: (request) => admin.mintToken(request),
     get tenants() {

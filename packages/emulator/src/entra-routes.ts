@@ -4,20 +4,24 @@ import { aadError } from "./entra-errors.js";
 import { PUBLIC_LOGIN, type Endpoints } from "./endpoints.js";
 import { json, type Outcome, type RequestContext } from "./http.js";
 import type { Tenant } from "./model.js";
+import { MULTI_TENANT, SignInRoutes } from "./sign-in.js";
 import type { EmulatorState } from "./state.js";
 import { issuerFor, secretMatches, verifyClientAssertion, type TokenService } from "./tokens.js";
 
 const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-const MULTI_TENANT = new Set(["organizations", "common"]);
 /** Scopes MSAL may add next to a resource's /.default; they do not name a resource. */
 const OIDC_SCOPES = new Set(["openid", "profile", "offline_access", "email"]);
 
 export class EntraRoutes {
+  private readonly signIn: SignInRoutes;
+
   constructor(
     private readonly state: EmulatorState,
     private readonly tokens: TokenService,
     private readonly endpoints: Endpoints,
-  ) {}
+  ) {
+    this.signIn = new SignInRoutes(state, tokens, endpoints, (r) => this.isGraph(r));
+  }
 
   async handle(ctx: RequestContext): Promise<Outcome> {
     let segments: string[];
@@ -34,11 +38,35 @@ export class EntraRoutes {
     if (ctx.method === "GET" && route === ".well-known/openid-configuration") return this.discoveryV1(ctx, tenantRef);
     if (ctx.method === "GET" && (route === "discovery/v2.0/keys" || route === "discovery/keys")) return json(200, this.tokens.jwks());
     if (route === "oauth2/v2.0/token") {
+      if (ctx.method === "OPTIONS") return this.preflight(ctx);
       if (ctx.method !== "POST")
         return this.error(ctx, 400, "invalid_request", 900561, `The endpoint only accepts POST, OPTIONS requests. Received a ${ctx.method} request.`);
-      return this.token(ctx, tenantRef);
+      return this.withCors(ctx, await this.token(ctx, tenantRef));
     }
+    if (route === "oauth2/v2.0/authorize" && (ctx.method === "GET" || ctx.method === "POST")) return this.signIn.authorize(ctx, tenantRef);
+    if (route === "oauth2/v2.0/logout" && (ctx.method === "GET" || ctx.method === "POST")) return this.signIn.logout(ctx, tenantRef);
     return json(404, { error: "not_found", error_description: `No Entra endpoint at ${ctx.url.pathname}` });
+  }
+
+  /** CORS for single-page apps redeeming codes from the browser: any origin may read token responses. */
+  private preflight(ctx: RequestContext): Outcome {
+    return {
+      kind: "response",
+      status: 204,
+      headers: {
+        "access-control-allow-origin": ctx.headers["origin"] ?? "*",
+        "access-control-allow-methods": "POST, OPTIONS",
+        "access-control-allow-headers": ctx.headers["access-control-request-headers"] ?? "content-type",
+        "access-control-max-age": "86400",
+        vary: "Origin",
+      },
+    };
+  }
+
+  private withCors(ctx: RequestContext, outcome: Outcome): Outcome {
+    const origin = ctx.headers["origin"];
+    if (origin === undefined || outcome.kind !== "response") return outcome;
+    return { ...outcome, headers: { ...outcome.headers, "access-control-allow-origin": origin, vary: "Origin" } };
   }
 
   private error(ctx: RequestContext, status: number, error: string, code: number, message: string): Outcome {
@@ -160,6 +188,8 @@ export class EntraRoutes {
       if (id) clientId = decodeURIComponent(id);
       if (pw !== undefined) secret = decodeURIComponent(pw);
     }
+    if (form.get("grant_type") === "authorization_code")
+      return this.signIn.redeem(ctx, tenantRef, form, { clientId, secret }, (app, s) => this.checkSecret(ctx, app, s), (t) => this.assertionAudiences(tenantRef, t));
     if (MULTI_TENANT.has(tenantRef.toLowerCase()))
       return this.error(ctx, 400, "invalid_request", 50059, "No tenant-identifying information found in either the request or implied by any provided credentials.");
     const tenant = this.state.findTenant(tenantRef);

@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 
 /** What a handler decides; the server writes it (or, for "reset", drops the connection). */
 export type Outcome =
-  | { kind: "response"; status: number; headers: Record<string, string>; body?: unknown }
+  | { kind: "response"; status: number; headers: Record<string, string>; body?: unknown; /** Written as is (e.g. HTML), instead of `body` as JSON. */ raw?: string }
   | { kind: "reset" };
 
 export interface RequestContext {
@@ -56,4 +56,13 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
   } catch {
     return { ok: false };
   }
+}
+
+/** An HTML page (the sign-in and error pages): the caller sets the CSP and other headers. */
+export function htmlPage(status: number, page: string, headers: Record<string, string> = {}): Outcome {
+  return { kind: "response", status, headers: { "content-type": "text/html; charset=utf-8", ...headers }, raw: page };
+}
+
+export function redirect(location: string, headers: Record<string, string> = {}): Outcome {
+  return { kind: "response", status: 302, headers: { location, "cache-control": "no-store, no-cache", ...headers } };
 }

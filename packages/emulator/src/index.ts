@@ -19,6 +19,8 @@ export {
   type ApiAppInfo,
   type ApiCallers,
   type ClientCredentials,
+  type DashboardAppInfo,
+  type UserRoleAssignmentView,
   type MintedToken,
   type MintTokenRequest,
   type AdminRoleAssignmentView,
@@ -35,7 +37,7 @@ export {
   type TenantSummary,
 } from "./admin.js";
 export type { AuthenticationStrength, ConditionalAccessPolicy, ConditionalAccessPolicyState } from "./model.js";
-export type { AccessTokenVersion, AppRegistration } from "./apps.js";
+export type { AccessTokenVersion, AppRegistration, RedirectUris } from "./apps.js";
 export type { SigningKeyRotation, SigningKeyView } from "./tokens.js";
 export type { FaultRule } from "./faults.js";
 export type { EmulatorStats } from "./state.js";

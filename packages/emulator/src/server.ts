@@ -36,6 +36,12 @@ function write(res: ServerResponse, outcome: Extract<Outcome, { kind: "response"
 
 function writeUnchecked(res: ServerResponse, outcome: Extract<Outcome, { kind: "response" }>, extra: Record<string, string>): void {
   const headers: Record<string, string> = { ...extra, ...outcome.headers };
+  if (outcome.raw !== undefined) {
+    headers["content-length"] = String(Buffer.byteLength(outcome.raw));
+    res.writeHead(outcome.status, headers);
+    res.end(outcome.raw);
+    return;
+  }
   if (outcome.body === undefined) {
     res.writeHead(outcome.status, headers);
     res.end();

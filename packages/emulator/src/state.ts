@@ -1,7 +1,7 @@
 /** The mutable emulator state shared by the Entra, Graph and admin surfaces. */
 import { seededApps, type AppRecord } from "./apps.js";
 import type { CertificateInfo } from "./ca.js";
-import type { Tenant } from "./model.js";
+import { findUser, type Tenant } from "./model.js";
 import { createPrng, type Prng } from "./prng.js";
 import type { EmulatorClock, RuntimeConfig, SeedParams } from "./options.js";
 import { seedTenants } from "./seed.js";
@@ -27,6 +27,32 @@ export function emptyStats(): EmulatorStats {
   return { requests: 0, batches: 0, tokensIssued: 0, patches: 0, patchesByUser: {}, throttled: {}, throttledTotal: 0, faultsInjected: 0 };
 }
 
+/** App roles of the seeded "mfactl API" held by named users of the first tenant (when the tenant has them). */
+export const SEEDED_USER_ROLES: readonly (readonly [string, readonly string[]])[] = [
+  ["adele.vance", ["Admin"]],
+  ["alex.wilber", ["MfaState.ReadWrite"]],
+  ["megan.bowen", ["MfaState.Read"]],
+];
+
+/** What the authorize endpoint remembers about a code until it is redeemed. */
+export interface AuthCodeRecord {
+  clientId: string;
+  tenantId: string;
+  userId: string;
+  redirectUri: string;
+  /** The platform the redirect URI is registered under: spa codes are redeemed cross-origin without a secret. */
+  platform: "web" | "spa";
+  /** The OIDC scopes asked (openid, profile, email, offline_access), lower case. */
+  oidcScopes: string[];
+  /** The API asked for, if any: its client id, the name it was asked by, and the delegated scopes granted. */
+  resource?: { clientId: string; requestedAs: string; identifierUri?: string; scopes: string[]; requestedScopes: string[] };
+  nonce?: string;
+  codeChallenge?: string;
+  /** Epoch ms (emulator clock). */
+  expiresAt: number;
+  redeemed: boolean;
+}
+
 export class EmulatorState {
   tenants: Tenant[] = [];
   private tenantIndex = new Map<string, Tenant>();
@@ -37,6 +63,10 @@ export class EmulatorState {
   apiApp!: AppRecord;
   apiReadWriteCaller!: AppRecord;
   apiReadOnlyCaller!: AppRecord;
+  /** "mfactl dashboard": the SPA that signs users in (first tenant). */
+  dashboardApp!: AppRecord;
+  /** Authorization codes by code value (redeemed ones stay, to answer AADSTS54005); cleared on re-seed. */
+  authCodes = new Map<string, AuthCodeRecord>();
   stats: EmulatorStats = emptyStats();
   /** Shuffles $batch responses; re-created on reset so runs repeat. */
   batchPrng!: Prng;
@@ -66,7 +96,18 @@ export class EmulatorState {
     this.apiApp = seeded.api;
     this.apiReadWriteCaller = seeded.apiReadWrite;
     this.apiReadOnlyCaller = seeded.apiReadOnly;
-    this.apps = new Map([seeded.main, seeded.readOnly, seeded.api, seeded.apiReadWrite, seeded.apiReadOnly].map((a) => [a.clientId, a]));
+    this.dashboardApp = seeded.dashboard;
+    this.apps = new Map([seeded.main, seeded.readOnly, seeded.api, seeded.apiReadWrite, seeded.apiReadOnly, seeded.dashboard].map((a) => [a.clientId, a]));
+    const home = this.tenants[0];
+    if (home) {
+      const assigned = new Map<string, string[]>();
+      for (const [local, roles] of SEEDED_USER_ROLES) {
+        const user = findUser(home, `${local}@${home.domain}`);
+        if (user) assigned.set(user.id, [...roles]);
+      }
+      this.apiApp.userRoles.set(home.id.toLowerCase(), assigned);
+    }
+    this.authCodes = new Map();
     this.stats = emptyStats();
     this.batchPrng = createPrng(`${params.seed}/batch-order`);
   }

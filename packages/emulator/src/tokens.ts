@@ -69,6 +69,100 @@ export function apiTokenClaims(p: ApiClaimsInput): Record<string, unknown> {
   return { aud: p.audience, iss: v2IssuerFor(p.authorityOrigin, p.tenantId), ...times, aio: randomUUID(), azp: p.clientId, azpacr: acr, oid, ...roles, sub: oid, tid: p.tenantId, uti: uti(), ver: "2.0", jti: randomUUID() };
 }
 
+/** Entra's `sub` of user tokens: pairwise, stable per user and application, 43 base64url characters. */
+export const pairwiseSubject = (userId: string, appClientId: string) => createHash("sha256").update(`pairwise/${userId}/${appClientId}`).digest("base64url").slice(0, 43);
+
+/** The signed-in user, as user tokens describe them. */
+export interface TokenUser {
+  id: string;
+  userPrincipalName: string;
+  displayName: string;
+  givenName: string | null;
+  surname: string | null;
+  mail: string | null;
+}
+
+export interface IdTokenInput {
+  tenantId: string;
+  clientId: string;
+  authorityOrigin: string;
+  user: TokenUser;
+  /** Lower-case OIDC scopes asked: `profile` adds name and preferred_username, `email` adds email. */
+  oidcScopes: readonly string[];
+  nonce?: string;
+  /** The user's app roles on the client app (omitted when none). */
+  roles: readonly string[];
+  iat: number;
+  nbf: number;
+  exp: number;
+}
+
+/** A v2.0 id_token as Entra writes it for the authorization code flow. */
+export function idTokenClaims(p: IdTokenInput): Record<string, unknown> {
+  const profile = p.oidcScopes.includes("profile") ? { name: p.user.displayName, preferred_username: p.user.userPrincipalName } : {};
+  const email = p.oidcScopes.includes("email") && p.user.mail !== null ? { email: p.user.mail } : {};
+  return {
+    aud: p.clientId,
+    iss: v2IssuerFor(p.authorityOrigin, p.tenantId),
+    iat: p.iat,
+    nbf: p.nbf,
+    exp: p.exp,
+    aio: randomUUID(),
+    ...email,
+    ...profile,
+    ...(p.nonce !== undefined ? { nonce: p.nonce } : {}),
+    oid: p.user.id,
+    ...(p.roles.length > 0 ? { roles: [...p.roles] } : {}),
+    sid: guidFor(`session/${p.user.id}/${p.iat}`),
+    sub: pairwiseSubject(p.user.id, p.clientId),
+    tid: p.tenantId,
+    uti: uti(),
+    ver: "2.0",
+  };
+}
+
+export interface UserAccessTokenInput {
+  tenantId: string;
+  /** The client app the user signed in to (`appid` in v1, `azp` in v2). */
+  clientId: string;
+  /** "0" public client, "1" secret, "2" certificate. */
+  clientAuth: "0" | "1" | "2";
+  /** The API: its client id (the v2.0 `aud`, and the pairwise `sub`'s application). */
+  resourceClientId: string;
+  audience: string;
+  version: AccessTokenVersion;
+  authorityOrigin: string;
+  user: TokenUser;
+  /** Delegated scopes granted (`scp`, space-separated; omitted when none). */
+  scopes: readonly string[];
+  /** The user's app roles on the API (omitted when none). */
+  roles: readonly string[];
+  iat: number;
+  nbf: number;
+  exp: number;
+}
+
+/** A delegated (user) access token for a custom API, v1.0 or v2.0 as the API accepts. */
+export function userAccessTokenClaims(p: UserAccessTokenInput): Record<string, unknown> {
+  const roles = p.roles.length > 0 ? { roles: [...p.roles] } : {};
+  const scp = p.scopes.length > 0 ? { scp: p.scopes.join(" ") } : {};
+  const times = { iat: p.iat, nbf: p.nbf, exp: p.exp };
+  const sub = pairwiseSubject(p.user.id, p.resourceClientId);
+  if (p.version === 1) {
+    const iss = issuerFor(p.tenantId);
+    return {
+      aud: p.audience, iss, ...times, acr: "1", aio: randomUUID(), amr: ["pwd"], appid: p.clientId, appidacr: p.clientAuth,
+      ...(p.user.surname !== null ? { family_name: p.user.surname } : {}), ...(p.user.givenName !== null ? { given_name: p.user.givenName } : {}),
+      ipaddr: "127.0.0.1", name: p.user.displayName, oid: p.user.id, ...roles, ...scp, sub, tid: p.tenantId,
+      unique_name: p.user.userPrincipalName, upn: p.user.userPrincipalName, uti: uti(), ver: "1.0",
+    };
+  }
+  return {
+    aud: p.audience, iss: v2IssuerFor(p.authorityOrigin, p.tenantId), ...times, aio: randomUUID(), azp: p.clientId, azpacr: p.clientAuth,
+    name: p.user.displayName, oid: p.user.id, preferred_username: p.user.userPrincipalName, ...roles, ...scp, sub, tid: p.tenantId, uti: uti(), ver: "2.0",
+  };
+}
+
 export interface ApiIssueRequest {
   tenantId: string;
   caller: AppRecord;
@@ -171,7 +265,7 @@ export class TokenService {
   }
 
   /** iat, nbf and exp as Entra's token endpoint sets them: exp rounded up, so the token lives at least expires_in. */
-  private times(lifetimeSeconds: number): { iat: number; nbf: number; exp: number } {
+  times(lifetimeSeconds: number): { iat: number; nbf: number; exp: number } {
     const nowMs = this.clock.now();
     const now = Math.floor(nowMs / 1000);
     return { iat: now, nbf: now, exp: Math.ceil(nowMs / 1000) + lifetimeSeconds };
