@@ -3,7 +3,8 @@
  * scopes, tenant allow-lists, and Entra access tokens from the emulator's token endpoint (expiry,
  * audience, issuer, signature, unknown apps, signing-key rotation). On SQLite and PostgreSQL.
  */
-import { generateKeyPair, SignJWT } from "jose";
+import { generateKeyPairSync } from "node:crypto";
+import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { storeBackendsForTests } from "../../store/src/postgres.test-helper.js";
 import { offsetClock, startHarness, type ErrorReply, type Harness } from "./server-harness.test-helper.js";
@@ -311,7 +312,8 @@ for (const b of storeBackendsForTests()) {
       it("refuses a token signed with a key the issuer never published, under its kid or a new one", async () => {
         const genuine = await h.emu.mintToken({ tenant: h.emu.apiApp.tenantId, clientId: h.emu.apiCallers.readWrite.clientId, audience: h.emu.apiApp.identifierUri, lifetimeSeconds: 3600 });
         expect((await h.call("/v1/tenants", { auth: genuine.accessToken })).status).toBe(200);
-        const { privateKey } = await generateKeyPair("RS256");
+        // Sync: Node 20's async key generation can deadlock with a JWK export during GC.
+        const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
         for (const kid of [genuine.kid, "forged-key-id"]) {
           const forged = await new SignJWT(genuine.claims).setProtectedHeader({ alg: "RS256", typ: "JWT", kid }).sign(privateKey);
           expect(expectError(await h.call("/v1/tenants", { auth: forged }), 401, "InvalidToken").error.message).toMatch(/signature/);

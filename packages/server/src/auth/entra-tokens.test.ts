@@ -1,5 +1,6 @@
 import { ManualClock, type FetchLike } from "@mfactl/core";
-import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type CryptoKey } from "jose";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { SignJWT, type JWK, type JWTPayload } from "jose";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { EntraTokenVerifier, TokenRejectedError } from "./entra-tokens.js";
 
@@ -15,13 +16,15 @@ const V2_ISSUER = `${AUTHORITY}/${TENANT}/v2.0`;
 
 interface SigningKey {
   kid: string;
-  privateKey: CryptoKey;
+  privateKey: KeyObject;
   jwk: JWK;
 }
 
+// Sync key generation: on Node 20 an async key-generation job collected while a JWK is exported can deadlock
+// the process (seen in CI: ~KeyGenJob waiting on the key's mutex inside ExportJWK).
 async function newKey(kid: string): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, use: "sig" } };
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  return { kid, privateKey, jwk: { ...(publicKey.export({ format: "jwk" }) as JWK), kid, use: "sig" } };
 }
 
 /** A fake Entra: discovery and keys, the published keys chosen by the test, every fetch counted. */
