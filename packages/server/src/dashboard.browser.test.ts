@@ -14,18 +14,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openSqliteStore } from "@mfactl/store";
 import Fastify from "fastify";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ZodApp } from "./app.js";
 import type { ServerContext } from "./context.js";
 import { DASHBOARD_CSP, DASHBOARD_DIST, dashboardRoutes } from "./routes/dashboard.js";
 import { startHarness, type Harness } from "./server-harness.test-helper.js";
+import { chromiumAvailable, launchChromium, requireChromium } from "../../render/src/chromium.test-helper.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const SCREENSHOT = join(root, "artifacts/dashboard-users.png");
-const available = existsSync(CHROMIUM);
-const required = process.env["MFACTL_E2E"] === "1";
 /** The dashboard's page size (packages/dashboard/src/users.ts). */
 const PAGE_SIZE = 25;
 
@@ -39,11 +37,7 @@ interface UsersPage {
   nextCursor?: string;
 }
 
-if (!available) console.log(`dashboard browser test: ${CHROMIUM} is missing (apt-get install chromium)${required ? "; MFACTL_E2E=1, so this fails" : ": skipped"}.`);
-
-it.runIf(!available && required)("needs Chromium when MFACTL_E2E=1", () => {
-  expect.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does.`);
-});
+requireChromium("dashboard browser test");
 
 describe("dashboard routes without a build", () => {
   it("answers / with a page saying to run the build, under the dashboard's CSP", async () => {
@@ -65,7 +59,7 @@ describe("dashboard routes without a build", () => {
   });
 });
 
-describe.runIf(available)("dashboard in Chromium: sign in, tenants, users with paging, search and state", () => {
+describe.runIf(chromiumAvailable)("dashboard in Chromium: sign in, tenants, users with paging, search and state", () => {
   let dir: string;
   let h: Harness;
   let browser: Browser;
@@ -74,11 +68,7 @@ describe.runIf(available)("dashboard in Chromium: sign in, tenants, users with p
     if (!existsSync(join(DASHBOARD_DIST, "index.html"))) throw new Error(`${DASHBOARD_DIST} has no index.html: run npm run build -w @mfactl/dashboard first (the root test script does).`);
     dir = await mkdtemp(join(tmpdir(), "mfactl-dashboard-"));
     h = await startHarness({ openStore: () => openSqliteStore(join(dir, "mfactl.db")), users: 60, tenants: 2 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

@@ -6,31 +6,25 @@
  * artifacts/posture-report.png. Without /usr/bin/chromium the test is skipped (with the reason
  * printed), unless MFACTL_E2E=1 (CI), where that fails.
  */
-import { createWriteStream, existsSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { countsOf, evaluateTenantPosture, parseCaPolicies, type MfaStateRead, type PostureTenantFacts, type PostureUser, type TenantPostureResult } from "@mfactl/core";
-import { chromium, type Browser } from "playwright-core";
+import { type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderPostureHtml } from "@mfactl/render";
+import { chromiumAvailable, launchChromium, requireChromium } from "../../../render/src/chromium.test-helper.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const SCREENSHOT = join(root, "artifacts/posture-report.png");
-const available = existsSync(CHROMIUM);
-const required = process.env["MFACTL_E2E"] === "1";
 const USERS = 20_000;
 const HOSTILE = ["<script>alert(1)</script>", '=HYPERLINK("http://evil.example","x")', '"quoted" \'name\' & co', "</script><!--"];
 const GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10";
 
-if (!available) console.log(`posture-html browser test: ${CHROMIUM} is missing (apt-get install chromium)${required ? "; MFACTL_E2E=1, so this fails" : ": skipped"}.`);
-
-it.runIf(!available && required)("needs Chromium when MFACTL_E2E=1", () => {
-  expect.fail(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does.`);
-});
+requireChromium("posture-html browser test");
 
 /** 20,000 users over three tenants, plus one tenant that failed. */
 function buildResults(): { results: TenantPostureResult[]; none: number; hostile: number } {
@@ -77,7 +71,7 @@ function buildResults(): { results: TenantPostureResult[]; none: number; hostile
   return { results, none, hostile };
 }
 
-describe.runIf(available)("posture --output html in Chromium (20,000 users, offline)", () => {
+describe.runIf(chromiumAvailable)("posture --output html in Chromium (20,000 users, offline)", () => {
   let dir: string;
   let file: string;
   let browser: Browser;
@@ -94,11 +88,7 @@ describe.runIf(available)("posture --output html in Chromium (20,000 users, offl
     for await (const chunk of renderPostureHtml({ generatedAt: new Date(), results: built.results })) if (!out.write(chunk)) await once(out, "drain");
     out.end();
     await once(out, "finish");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
