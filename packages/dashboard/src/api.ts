@@ -1,4 +1,4 @@
-/** The mfactl REST API, same origin, with the API key as a bearer credential. */
+/** The mfactl REST API, same origin, with the session's credential (API key or Entra access token) as a bearer. */
 const KEY_ITEM = "mfactl.apiKey";
 
 export const session = {
@@ -9,6 +9,10 @@ export const session = {
     if (value === undefined) sessionStorage.removeItem(KEY_ITEM);
     else sessionStorage.setItem(KEY_ITEM, value);
   },
+  /** What goes after `Bearer ` on every API call. */
+  get bearer(): string | undefined {
+    return session.key;
+  },
 };
 
 export class ApiError extends Error {
@@ -16,6 +20,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The server's x-request-id (or the body's requestId), for support. */
+    readonly requestId?: string,
   ) {
     super(message);
     this.name = "ApiError";
@@ -27,6 +33,7 @@ const WORDS: Record<number, string> = {
   401: "the key was refused",
   403: "the key is not allowed to do this",
   404: "not found",
+  409: "this cannot be done now",
   429: "too many requests: wait a moment and try again",
   502: "Microsoft Graph failed to answer",
   503: "the server is unavailable: try again shortly",
@@ -60,18 +67,30 @@ export interface UsersPage {
   nextCursor?: string;
 }
 
-export async function getJson<T>(path: string, signal?: AbortSignal, key = session.key): Promise<T> {
-  const res = await fetch(path, { headers: { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) }, ...(signal ? { signal } : {}) });
+/** GET, POST, PUT with JSON in and out; a non-2xx answer is an ApiError with the server's code and message. */
+export async function requestJson<T>(method: string, path: string, options: { body?: unknown; signal?: AbortSignal | undefined; bearer?: string | undefined } = {}): Promise<T> {
+  const bearer = options.bearer ?? session.bearer;
+  const headers: Record<string, string> = { accept: "application/json", ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) };
+  if (options.body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(path, { method, headers, ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}), ...(options.signal ? { signal: options.signal } : {}) });
   const body: unknown = await res.json().catch(() => undefined);
   if (!res.ok) {
-    const e = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-    throw new ApiError(res.status, e?.code ?? "HttpError", e?.message ?? res.statusText);
+    const b = body as { error?: { code?: string; message?: string }; requestId?: string } | undefined;
+    throw new ApiError(res.status, b?.error?.code ?? "HttpError", b?.error?.message ?? res.statusText, b?.requestId ?? res.headers.get("x-request-id") ?? undefined);
   }
   return body as T;
 }
 
-export function listTenants(signal?: AbortSignal, key?: string): Promise<{ tenants: Tenant[] }> {
-  return getJson("/v1/tenants", signal, key);
+export function getJson<T>(path: string, signal?: AbortSignal, bearer?: string): Promise<T> {
+  return requestJson<T>("GET", path, { signal, bearer });
+}
+
+export function postJson<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  return requestJson<T>("POST", path, { body, signal });
+}
+
+export function listTenants(signal?: AbortSignal, bearer?: string): Promise<{ tenants: Tenant[] }> {
+  return getJson("/v1/tenants", signal, bearer);
 }
 
 export function listUsers(tenant: string, query: { limit: number; search?: string; state?: string; cursor?: string }, signal?: AbortSignal): Promise<UsersPage> {
