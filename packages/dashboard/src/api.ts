@@ -100,3 +100,36 @@ export function listUsers(tenant: string, query: { limit: number; search?: strin
   if (query.cursor) params.set("cursor", query.cursor);
   return getJson(`/v1/tenants/${encodeURIComponent(tenant)}/users?${params.toString()}`, signal);
 }
+
+/** Who is signed in (GET /v1/me), loaded after sign-in; screens hide what the role may not do. */
+export interface Me {
+  actor: string;
+  kind: "apikey" | "entra" | "user";
+  name: string;
+  role?: "reader" | "operator" | "admin";
+  scopes: string[];
+  tenants?: string[];
+}
+
+let me: Me | undefined;
+
+export function currentUser(): Me | undefined {
+  return me;
+}
+
+export function setCurrentUser(value: Me | undefined): void {
+  me = value;
+}
+
+/** Operators and admins may change states and undo runs; unknown (not loaded yet) counts as no. */
+export function canWrite(): boolean {
+  return me !== undefined && (me.scopes.includes("write") || me.scopes.includes("admin"));
+}
+
+export function isAdmin(): boolean {
+  return me?.scopes.includes("admin") ?? false;
+}
+
+export function getMe(signal?: AbortSignal): Promise<Me> {
+  return getJson<Me>("/v1/me", signal);
+}
