@@ -19,7 +19,7 @@ import { PER_USER_MFA_STATES, type PerUserMfaState } from "./options.js";
 import { parseRegistrationFilter, REGISTRATION_PROPERTIES, registrationDetails, SECURITY_DEFAULTS_POLICY_ID } from "./posture.js";
 import type { EmulatorState } from "./state.js";
 import {
-  checkOptions, encodeSkipToken, isQueryError, parseListQuery, parsePaging, parseSelect, projectUser, SIGN_IN_ACTIVITY,
+  checkOptions, encodeSkipToken, isQueryError, parseListQuery, parsePaging, parseSelect, projectUser, SIGN_IN_ACTIVITY, sortUsers,
   type Paging, type QueryError, type UserSelectable,
 } from "./users-query.js";
 
@@ -369,7 +369,8 @@ export class GraphRoutes {
       });
     const includeState = !this.state.config.omitPerUserMfaStateInList;
     return this.page(call, {
-      items: tenant.users,
+      // $skiptoken is a position in this order, so following pages keep it.
+      items: query.order ? sortUsers(tenant.users, query.order) : tenant.users,
       paging: { top: query.top, count: query.count, eventual: false, start: query.start },
       matches: query.matches,
       project: (u: UserRecord) => projectUser(u, query.select, includeState),

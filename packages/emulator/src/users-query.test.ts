@@ -161,6 +161,100 @@ describe("GET /users $filter and $count", () => {
   });
 });
 
+describe("GET /users $orderby", () => {
+  type U = Record<string, unknown>;
+  /** The order Graph documents for names: case-insensitive; the emulator breaks ties by id. */
+  const sorted = (users: U[], by: string, descending: boolean) =>
+    [...users].sort((a, b) => {
+      const x = String(a[by]).toLowerCase();
+      const y = String(b[by]).toLowerCase();
+      if (x !== y) return (x < y ? -1 : 1) * (descending ? -1 : 1);
+      return String(a["id"]) < String(b["id"]) ? -1 : 1;
+    });
+  const everyone = async () => (await all("/v1.0/users?$select=id,displayName,userPrincipalName,userType&$top=999")).users;
+
+  it("sorts by displayName or userPrincipalName, asc or desc in any case, across $skiptoken pages, without advanced headers", async () => {
+    const users = await everyone();
+    for (const [orderby, by, descending] of [
+      ["displayName", "displayName", false],
+      ["displayname ASC", "displayName", false],
+      ["displayName desc", "displayName", true],
+      ["userPrincipalName", "userPrincipalName", false],
+      ["USERPRINCIPALNAME Desc", "userPrincipalName", true],
+    ] as const) {
+      const { users: got, pages } = await all(`/v1.0/users?$select=id,displayName,userPrincipalName&$top=17&$orderby=${encodeURIComponent(orderby)}`);
+      expect(pages.length, orderby).toBe(15);
+      expect(pages[0]!["@odata.nextLink"], orderby).toContain("$orderby=");
+      expect(got.map((u) => u["id"]), orderby).toEqual(sorted(users, by, descending).map((u) => u["id"]));
+    }
+    // Not the seeded order: sorting did something.
+    expect(sorted(users, "displayName", false).map((u) => u["id"])).not.toEqual(users.map((u) => u["id"]));
+  });
+
+  it("compares names case-insensitively, breaks ties by id, and follows a rename", async () => {
+    const seeded = await everyone();
+    const [a, b, c] = seeded.slice(20, 23).map((u) => ({ id: String(u["id"]), displayName: String(u["displayName"]) }));
+    const tenant = emu.tenants[0]!.id;
+    try {
+      // Read once so a cached order exists, then rename: the next read must see the new names.
+      expect((await graph(emu, token, "/v1.0/users?$select=id&$orderby=displayName&$top=999")).status).toBe(200);
+      emu.admin.patchUser(tenant, a!.id, { displayName: "aaaa Tie" });
+      emu.admin.patchUser(tenant, b!.id, { displayName: "AAAA TIE" });
+      emu.admin.patchUser(tenant, c!.id, { displayName: "Aaaa tie" });
+      const ties = [a!.id, b!.id, c!.id].sort();
+      for (const dir of ["asc", "desc"]) {
+        const { users } = await all(`/v1.0/users?$select=id,displayName&$top=2&$orderby=displayName ${dir}`);
+        const ids = users.map((u) => u["id"]);
+        // Side by side, in id order both ways, whatever their case.
+        const at = ids.indexOf(ties[0]);
+        expect(ids.slice(at, at + 3), dir).toEqual(ties);
+        expect(ids, dir).toEqual(sorted(users, "displayName", dir === "desc").map((u) => u["id"]));
+      }
+    } finally {
+      for (const u of [a!, b!, c!]) emu.admin.patchUser(tenant, u.id, { displayName: u.displayName });
+    }
+  });
+
+  it("with $filter it is an advanced query: 400 Sorting not supported without ConsistencyLevel: eventual and $count=true", async () => {
+    const filter = `$filter=${encodeURIComponent("startswith(displayName,'a') or userType eq 'Guest'")}`;
+    for (const [path, headers] of [
+      [`/v1.0/users?${filter}&$orderby=displayName`, {}],
+      [`/v1.0/users?${filter}&$orderby=displayName`, eventual],
+    ] as const) {
+      const reply = await graph(emu, token, path, { headers });
+      expect(reply.status).toBe(400);
+      expect(reply.json<{ error: { code: string; message: string } }>().error).toMatchObject({ code: "Request_UnsupportedQuery", message: "Sorting not supported for current query." });
+    }
+    expect((await graph(emu, token, `/v1.0/users?${filter}&$orderby=displayName&$count=true`)).status).toBe(400);
+
+    const users = await everyone();
+    const expected = sorted(
+      users.filter((u) => String(u["displayName"]).toLowerCase().startsWith("a") || u["userType"] === "Guest"),
+      "userPrincipalName",
+      true,
+    );
+    expect(expected.length).toBeGreaterThan(5);
+    const { users: got, pages } = await all(`/v1.0/users?$select=id,displayName,userPrincipalName,userType&${filter}&$orderby=userPrincipalName desc&$count=true&$top=4`, eventual);
+    expect(got.map((u) => u["id"])).toEqual(expected.map((u) => u["id"]));
+    expect(pages.length).toBe(Math.ceil(expected.length / 4));
+    expect(pages.every((p) => p["@odata.count"] === expected.length)).toBe(true);
+  });
+
+  it("rejects other properties, several properties and a bad direction", async () => {
+    for (const [orderby, status, code, message] of [
+      ["accountEnabled", 400, "Request_UnsupportedQuery", "Unsupported sort property 'accountEnabled' for 'User'."],
+      ["mail desc", 400, "Request_UnsupportedQuery", "Unsupported sort property 'mail' for 'User'."],
+      ["shoeSize", 400, "Request_BadRequest", "Could not find a property named 'shoeSize' on type 'microsoft.graph.user'."],
+      ["displayName,userPrincipalName", 400, "Request_UnsupportedQuery", "Sorting on more than one property is not supported."],
+      ["displayName sideways", 400, "BadRequest", "Invalid $orderby clause 'displayName sideways'."],
+    ] as const) {
+      const reply = await graph(emu, token, `/v1.0/users?$orderby=${encodeURIComponent(orderby)}`);
+      expect(reply.status, orderby).toBe(status);
+      expect(reply.json<{ error: { code: string; message: string } }>().error, orderby).toMatchObject({ code, message });
+    }
+  });
+});
+
 describe("request cost (resource units)", () => {
   it("follows the identity cost table", () => {
     const cost = (method: string, list: boolean, q: string) => requestCost(method, list, queryOptions(q));

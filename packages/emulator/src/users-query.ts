@@ -1,4 +1,4 @@
-/** OData query options on /users: $select, $top, $skiptoken, $count, and the few $filter clauses mfactl uses; paging shared by every collection. */
+/** OData query options on /users: $select, $top, $skiptoken, $count, $orderby, and the few $filter clauses mfactl uses; paging shared by every collection. */
 import { LICENSE_SKUS, type UserRecord } from "./model.js";
 import { signInActivity } from "./posture.js";
 
@@ -89,8 +89,65 @@ export interface ListQuery {
   top: number;
   count: boolean;
   matches: (u: UserRecord) => boolean;
-  /** Index in the tenant's user array to resume scanning from. */
+  /** Absent: the tenant's own order. */
+  order: UserOrder | undefined;
+  /** Index in the (sorted) user array to resume scanning from. */
   start: number;
+}
+
+/** Graph sorts users on these two only (user resource: "$orderby" on displayName and userPrincipalName). */
+export const ORDERBY_PROPERTIES = ["displayName", "userPrincipalName"] as const;
+export type UserOrderProperty = (typeof ORDERBY_PROPERTIES)[number];
+export interface UserOrder {
+  by: UserOrderProperty;
+  descending: boolean;
+}
+
+const isOrderProperty = (p: string): p is UserOrderProperty => (ORDERBY_PROPERTIES as readonly string[]).includes(p);
+
+/** `$orderby=displayName`, `userPrincipalName desc`, ...: one property, `asc`/`desc` in any case. */
+export function parseOrderBy(value: string | undefined): UserOrder | undefined | QueryError {
+  if (value === undefined || value.trim() === "") return undefined;
+  const orders: UserOrder[] = [];
+  for (const clause of value.split(",").map((c) => c.trim())) {
+    const m = /^([A-Za-z][A-Za-z0-9]*)(?:\s+(asc|desc))?$/i.exec(clause);
+    if (!m) return { status: 400, code: "BadRequest", message: `Invalid $orderby clause '${clause}'.` };
+    const name = m[1] ?? "";
+    const prop = BY_LOWER.get(name.toLowerCase());
+    if (!prop) return noProperty(name);
+    if (!isOrderProperty(prop)) return { status: 400, code: "Request_UnsupportedQuery", message: `Unsupported sort property '${prop}' for 'User'.` };
+    orders.push({ by: prop, descending: m[2]?.toLowerCase() === "desc" });
+  }
+  const [first, ...rest] = orders;
+  if (rest.length > 0) return { status: 400, code: "Request_UnsupportedQuery", message: "Sorting on more than one property is not supported." };
+  return first;
+}
+
+/** Case-insensitive on the property, ties by id (so paging by position is stable); desc reverses the names only. */
+function compareUsers(order: UserOrder): (a: UserRecord, b: UserRecord) => number {
+  const sign = order.descending ? -1 : 1;
+  return (a, b) => {
+    const x = a[order.by].toLowerCase();
+    const y = b[order.by].toLowerCase();
+    if (x !== y) return x < y ? -sign : sign;
+    return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  };
+}
+
+/** Sorted copies per user array and order: every page of a large tenant would otherwise sort it again. */
+const sortedCache = new WeakMap<readonly UserRecord[], Map<string, readonly UserRecord[]>>();
+
+/** The users in `order`; a cached copy is reused only while still in order (an admin rename may break it). */
+export function sortUsers(users: readonly UserRecord[], order: UserOrder): readonly UserRecord[] {
+  const key = `${order.by}:${order.descending ? "desc" : "asc"}`;
+  let byOrder = sortedCache.get(users);
+  if (!byOrder) sortedCache.set(users, (byOrder = new Map()));
+  const compare = compareUsers(order);
+  const cached = byOrder.get(key);
+  if (cached && cached.length === users.length && cached.every((u, i) => i === 0 || compare(cached[i - 1] as UserRecord, u) < 0)) return cached;
+  const sorted = [...users].sort(compare);
+  byOrder.set(key, sorted);
+  return sorted;
 }
 
 const unsupportedFilter = (prop: string): QueryError => ({
@@ -203,7 +260,7 @@ function decodeSkipToken(tenantId: string, token: string): number | undefined {
   return Number(m[2]);
 }
 
-const SUPPORTED_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter"]);
+const SUPPORTED_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter", "$orderby"]);
 
 /** Paging and counting, shared by every directory collection: $top (1..999, default 100), $count, $skiptoken. */
 export interface Paging {
@@ -261,14 +318,20 @@ export function parseListQuery(options: Map<string, string>, headers: Record<str
   const paging = parsePaging(options, headers, tenantId);
   if (isQueryError(paging)) return paging;
 
+  const order = parseOrderBy(options.get("$orderby"));
+  if (isQueryError(order)) return order;
+
+  const advanced = paging.eventual && paging.count;
   let matches: (u: UserRecord) => boolean = () => true;
   const filterText = options.get("$filter");
   if (filterText !== undefined && filterText.trim() !== "") {
-    const parsed = parseFilter(filterText, paging.eventual && paging.count);
+    const parsed = parseFilter(filterText, advanced);
     if (isQueryError(parsed)) return parsed;
     matches = parsed;
+    // $filter with $orderby is an advanced query.
+    if (order && !advanced) return { status: 400, code: "Request_UnsupportedQuery", message: "Sorting not supported for current query." };
   }
-  return { select, top: paging.top, count: paging.count, matches, start: paging.start };
+  return { select, top: paging.top, count: paging.count, matches, order, start: paging.start };
 }
 
 /** Resource units of a Graph request (identity throttling table): list GETs 2, other GETs 1, writes 1 + 1 write. */

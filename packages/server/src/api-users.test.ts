@@ -1,5 +1,5 @@
 /**
- * Tenants and users over HTTP: paging every user once, state filters, search, cursors, one user's
+ * Tenants and users over HTTP: paging every user once, state filters, search, sorting, cursors, one user's
  * state read and set (by UPN, object id, a guest's #EXT# UPN), bad bodies, unknown users, dry
  * runs, changes Graph refuses (journal and audit log show the failure), protected accounts.
  * Checked against the emulator's own directory. On SQLite and PostgreSQL.
@@ -179,6 +179,60 @@ for (const b of storeBackendsForTests()) {
         // A quote in the text is data, not OData syntax.
         const quote = await h.call(`/v1/tenants/${t0}/users?search=${encodeURIComponent("o'brien")}`, { auth: admin });
         expect((quote.body as Page).users.map((u) => u.userPrincipalName)).toStrictEqual([`o'brien@${t0}`]);
+      });
+
+      /** Graph's order: names case-insensitively; the emulator breaks ties by id. */
+      const sortedIds = (users: ReturnType<typeof directory>, sort: string) => {
+        const descending = sort.startsWith("-");
+        const key = (u: ReturnType<typeof directory>[number]) => (sort.endsWith("displayName") ? u.view.displayName : u.userPrincipalName).toLowerCase();
+        return [...users]
+          .sort((a, b) => (key(a) !== key(b) ? (key(a) < key(b) ? -1 : 1) * (descending ? -1 : 1) : a.id < b.id ? -1 : 1))
+          .map((u) => u.id);
+      };
+
+      it("sorts by display name or UPN, either way, page after page across cursors", async () => {
+        const users = directory(t0);
+        for (const sort of ["displayName", "-displayName", "userPrincipalName", "-userPrincipalName"]) {
+          const { rows, pages } = await allPages(`/v1/tenants/${t0}/users?sort=${encodeURIComponent(sort)}`, 4);
+          expect(pages.length, sort).toBe(Math.ceil(users.length / 4));
+          expect(
+            rows.map((r) => r.id),
+            sort,
+          ).toStrictEqual(sortedIds(users, sort));
+        }
+        // The listing's own order is not sorted: the sort did something.
+        expect(sortedIds(users, "displayName")).not.toStrictEqual(users.map((u) => u.id));
+        const reversed = sortedIds(users, "-userPrincipalName");
+        expect(reversed).toStrictEqual([...sortedIds(users, "userPrincipalName")].reverse());
+      });
+
+      it("sorts search results and state-filtered users, across cursors", async () => {
+        const users = directory(t0);
+        const starts = (u: (typeof users)[number], q: string) => u.view.displayName.toLowerCase().startsWith(q) || u.userPrincipalName.toLowerCase().startsWith(q);
+        const searched = users.filter((u) => starts(u, "a"));
+        expect(searched.length).toBeGreaterThan(3);
+        const bySearch = await allPages(`/v1/tenants/${t0}/users?search=A&sort=-displayName`, 2);
+        expect(bySearch.rows.map((r) => r.id)).toStrictEqual(sortedIds(searched, "-displayName"));
+
+        const disabled = users.filter((u) => u.perUserMfaState === "disabled");
+        expect(disabled.length).toBeLessThan(users.length);
+        const byState = await allPages(`/v1/tenants/${t0}/users?state=disabled&sort=userPrincipalName`, 3);
+        expect(byState.rows.map((r) => r.id)).toStrictEqual(sortedIds(disabled, "userPrincipalName"));
+
+        const both = await allPages(`/v1/tenants/${t0}/users?state=disabled&search=a&sort=displayName`, 2);
+        expect(both.rows.map((r) => r.id)).toStrictEqual(sortedIds(searched.filter((u) => u.perUserMfaState === "disabled"), "displayName"));
+      });
+
+      it("refuses a sort it does not know (400), naming the ones it does", async () => {
+        for (const sort of ["mail", "displayname", "+displayName", "displayName desc"]) {
+          const reply = expectError(await h.call(`/v1/tenants/${t0}/users?sort=${encodeURIComponent(sort)}`, { auth: admin }), 400, "BadRequest");
+          for (const allowed of ["displayName", "-displayName", "userPrincipalName", "-userPrincipalName"]) expect(reply.error.message, sort).toContain(allowed);
+          expect(reply.error.message, sort).toContain("sort");
+        }
+        // The OpenAPI document offers the same values.
+        const doc = (await h.call("/openapi.json")).body as { paths: Record<string, { get?: { parameters?: { name: string; in: string; schema?: { enum?: string[] } }[] } }> };
+        const param = doc.paths["/v1/tenants/{tenant}/users"]?.get?.parameters?.find((p) => p.name === "sort" && p.in === "query");
+        expect(param?.schema?.enum).toStrictEqual(["displayName", "-displayName", "userPrincipalName", "-userPrincipalName"]);
       });
 
       it("refuses a cursor it did not hand out (400) and unknown query keys", async () => {

@@ -8,6 +8,7 @@ import {
   UserMfaChangeSchema,
   UserMfaStateSchema,
   usersPage,
+  type UserSort,
 } from "@mfactl/core";
 import { z } from "zod";
 import { AccessDeniedError, hasScope, requireScope } from "../auth/principal.js";
@@ -20,6 +21,15 @@ const UserParams = TenantParams.extend({ user: z.string().min(1).max(1024).descr
 
 const TenantSchema = z.object({ tenant: z.string(), displayName: z.string().optional(), names: z.array(z.string()) });
 
+/** Graph's two sortable user properties; a leading "-" sorts descending. */
+const USER_SORTS = ["displayName", "-displayName", "userPrincipalName", "-userPrincipalName"] as const;
+const SORT_OF: Record<(typeof USER_SORTS)[number], UserSort> = {
+  displayName: { by: "displayName", direction: "asc" },
+  "-displayName": { by: "displayName", direction: "desc" },
+  userPrincipalName: { by: "userPrincipalName", direction: "asc" },
+  "-userPrincipalName": { by: "userPrincipalName", direction: "desc" },
+};
+
 const UsersQuery = z
   .object({
     state: z
@@ -27,6 +37,7 @@ const UsersQuery = z
       .optional()
       .describe("only users in this state (repeatable: state=enabled&state=enforced)"),
     search: z.string().trim().min(1).max(256).optional().describe("display name or UPN starting with this (case-insensitive)"),
+    sort: z.enum(USER_SORTS).optional().describe("order by display name or UPN, case-insensitive; a leading - for descending. Absent: Graph's listing order"),
     cursor: z.string().min(1).max(4096).optional().describe("nextCursor of the previous page"),
     limit: z.coerce.number().int().min(1).max(999).default(100),
   })
@@ -70,7 +81,14 @@ export function userRoutes(app: ZodApp, ctx: ServerContext): void {
       const states = req.query.state === undefined ? undefined : Array.isArray(req.query.state) ? req.query.state : [req.query.state];
       const page = await usersPage(
         ctx.engine,
-        { tenant: tenant.tenant, limit: req.query.limit, ...(states ? { states } : {}), ...(req.query.search ? { search: req.query.search } : {}), ...(req.query.cursor ? { cursor: req.query.cursor } : {}) },
+        {
+          tenant: tenant.tenant,
+          limit: req.query.limit,
+          ...(states ? { states } : {}),
+          ...(req.query.search ? { search: req.query.search } : {}),
+          ...(req.query.sort ? { sort: SORT_OF[req.query.sort] } : {}),
+          ...(req.query.cursor ? { cursor: req.query.cursor } : {}),
+        },
         ctx.shutdown,
       );
       return { users: page.users, ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) };
