@@ -201,6 +201,23 @@ for (const b of storeBackendsForTests()) {
         expect((await run("/v1/jobs/apply", { planJobId: job.jobId, maxChanges: 4 }, admin)).status).toBe("succeeded");
       });
 
+      it("says in a plan's summary whether its apply would be over the run-size cap, in the guard rail's words", async () => {
+        const shielded = new Set([...syncAccounts(t2), breakGlass(t2)]);
+        const target = h.emu.admin.listUsers(t2).filter((u) => u.perUserMfaState === "disabled" && !shielded.has(u.id)).slice(0, 4);
+        const users = target.map((u) => u.userPrincipalName);
+        // No cap on this server, none in the request.
+        const free = await run("/v1/jobs/plan", { tenants: [t2], state: "enabled", users }, admin);
+        expect((free.summary as { runSizeCap: unknown }).runSizeCap).toStrictEqual({ limit: null, source: "none", changes: 4, exceeded: false });
+        // The request's cap: the summary says what apply with that cap then says.
+        const capped = await run("/v1/jobs/plan", { tenants: [t2], state: "enabled", users, maxChanges: "50%" }, admin);
+        const cap = (capped.summary as { runSizeCap: { limit: string; source: string; changes: number; exceeded: boolean; message: string } }).runSizeCap;
+        expect(cap).toMatchObject({ limit: "50%", source: "the request's maxChanges", changes: 4, exceeded: true });
+        const refused = expectError(await h.call("/v1/jobs/apply", { method: "POST", auth: admin, body: { planJobId: capped.jobId, maxChanges: "50%" } }), 400, "BadRequest");
+        expect(cap.message).toBe(refused.error.message);
+        const at = await run("/v1/jobs/bulk-set", { tenants: [t2], state: "enabled", users, maxChanges: 4, dryRun: true }, read);
+        expect((at.summary as { runSizeCap: unknown }).runSizeCap).toStrictEqual({ limit: "4", source: "the request's maxChanges", changes: 4, exceeded: false });
+      });
+
       it("refuses a plan naming a protected account unless includeProtected, which needs the admin scope", async () => {
         const sync = h.emu.admin.listUsers(t2).find((u) => syncAccounts(t2).has(u.id))!;
         const before = snapshot(t2);
@@ -389,6 +406,52 @@ for (const b of storeBackendsForTests()) {
         const job = await run("/v1/jobs/report", { tenants: [t0] }, token);
         expect(job.actor).toBe(`app:${h.emu.apiCallers.readWrite.clientId}`);
         expectError(await h.call(`/v1/jobs/${job.jobId}`, { auth: write }), 404, "JobNotFound");
+      });
+    });
+
+    describe("run-size cap of the server (the profile's maxChanges)", () => {
+      let capped: Harness;
+      let key: string;
+      let tenant: string;
+      beforeAll(async () => {
+        capped = await startHarness({ openStore: b.open, users: 20, tenants: 1, maxChanges: "3" });
+        key = await capped.key(["write"], { name: "capped-write" });
+        tenant = capped.emu.tenants[0]!.domain;
+      });
+      afterAll(async () => capped?.close());
+
+      async function plan(body: unknown): Promise<{ job: JobView; cap: { limit: string | null; source: string; changes: number; exceeded: boolean; message?: string } }> {
+        const res = await capped.call("/v1/jobs/plan", { method: "POST", auth: key, body });
+        expect(res.status, res.text).toBe(202);
+        const job = await capped.waitForJob((res.body as JobView).jobId, key);
+        expect(job.status).toBe("succeeded");
+        return { job, cap: (job.summary as { runSizeCap: { limit: string | null; source: string; changes: number; exceeded: boolean; message?: string } }).runSizeCap };
+      }
+
+      it("says a plan over the cap is exceeded, with the words its apply is then refused in (400, nothing changed)", async () => {
+        const before = capped.emu.admin.listUsers(tenant).map((u) => `${u.id}:${u.perUserMfaState}:${u.patchCount}`);
+        const { job, cap } = await plan({ tenants: [tenant], state: "enforced", allUsers: true });
+        const planned = (await capped.call(`/v1/jobs/${job.jobId}/result`, { auth: key })).body as Plan;
+        expect(planned.items.length).toBeGreaterThan(3);
+        expect(cap).toStrictEqual({
+          limit: "3",
+          source: "the profile's maxChanges",
+          changes: planned.items.length,
+          exceeded: true,
+          message: `This run would change ${planned.items.length} users, over the cap of 3 set by the profile's maxChanges. Nothing was changed. Narrow the selection, or raise the cap with --max-changes <n|p%> if this is intended.`,
+        });
+        const refused = expectError(await capped.call("/v1/jobs/apply", { method: "POST", auth: key, body: { planJobId: job.jobId } }), 400, "BadRequest");
+        expect(refused.error.message).toBe(cap.message);
+        expect(capped.emu.admin.listUsers(tenant).map((u) => `${u.id}:${u.perUserMfaState}:${u.patchCount}`)).toStrictEqual(before);
+      });
+
+      it("says a plan under the cap is not exceeded, and its apply goes through", async () => {
+        const users = capped.emu.admin.listUsers(tenant).filter((u) => u.perUserMfaState === "disabled" && !u.userPrincipalName.startsWith("Sync_") && !u.userPrincipalName.startsWith("breakglass@")).slice(0, 2);
+        const { job, cap } = await plan({ tenants: [tenant], state: "enabled", users: users.map((u) => u.userPrincipalName) });
+        expect(cap).toStrictEqual({ limit: "3", source: "the profile's maxChanges", changes: 2, exceeded: false });
+        const res = await capped.call("/v1/jobs/apply", { method: "POST", auth: key, body: { planJobId: job.jobId } });
+        expect(res.status, res.text).toBe(202);
+        expect((await capped.waitForJob((res.body as JobView).jobId, key)).progress.counts).toStrictEqual({ changed: 2 });
       });
     });
   });

@@ -45,6 +45,9 @@ for (const b of storeBackendsForTests()) {
         const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
         const expected = [
           "GET /v1/tenants",
+          "GET /v1/me",
+          "GET /v1/dashboard/config",
+          "POST /v1/jobs/posture",
           "GET /v1/tenants/{tenant}/users",
           "GET /v1/tenants/{tenant}/users/{user}/mfa",
           "PUT /v1/tenants/{tenant}/users/{user}/mfa",

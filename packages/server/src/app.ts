@@ -16,9 +16,10 @@ import { mapError, sendError } from "./errors.js";
 import { JobManager } from "./jobs/job-manager.js";
 import { auditRoutes } from "./routes/audit.js";
 import { cippRoutes } from "./routes/cipp.js";
-import { dashboardRoutes } from "./routes/dashboard.js";
+import { dashboardConfigRoute, dashboardRoutes, entraSignIn } from "./routes/dashboard.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { meRoutes } from "./routes/me.js";
 import { runRoutes } from "./routes/runs.js";
 import { userRoutes } from "./routes/users.js";
 import type { ServerSettings } from "./settings.js";
@@ -64,7 +65,7 @@ const REDACT = ["req.headers.authorization", 'req.headers["x-api-key"]', "req.he
 
 /** Routes anyone may call: health, readiness, the API's description and the dashboard's files. */
 function isPublic(url: string | undefined): boolean {
-  return url === "/health" || url === "/ready" || url === "/openapi.json" || url === undefined || url === "/docs" || url.startsWith("/docs/") || url === "/" || url === "/assets/*";
+  return url === "/health" || url === "/ready" || url === "/openapi.json" || url === undefined || url === "/docs" || url.startsWith("/docs/") || url === "/" || url === "/assets/*" || url === "/v1/dashboard/config";
 }
 
 export async function buildServer(options: ServerOptions): Promise<MfactlServer> {
@@ -94,6 +95,8 @@ export async function buildServer(options: ServerOptions): Promise<MfactlServer>
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
+  const entra = settings.entra;
+  const authorityHost = entra?.authorityHost ?? options.authorityHost ?? "https://login.microsoftonline.com";
   const jobs = new JobManager(clock, settings.keepJobs, (job, error) => app.log.warn({ jobId: job.jobId, type: job.type, err: error }, "job failed"));
   const context: ServerContext = {
     settings,
@@ -106,20 +109,20 @@ export async function buildServer(options: ServerOptions): Promise<MfactlServer>
     clock,
     jobs,
     shutdown: shutdownController.signal,
+    dashboardSignIn: entraSignIn(entra, authorityHost),
   };
 
-  const entra = settings.entra;
   const verifier = entra
     ? new EntraTokenVerifier({
         tenantId: entra.tenantId,
         audiences: typeof entra.audience === "string" ? [entra.audience] : entra.audience,
-        authorityHost: entra.authorityHost ?? options.authorityHost ?? "https://login.microsoftonline.com",
+        authorityHost,
         issuers: entra.issuers,
         fetch: options.fetch ?? ((url, init) => fetch(url, init as RequestInit)),
         clock,
       })
     : undefined;
-  const authenticator = createAuthenticator({ access: options.store.access, verifier, apps: entra?.apps ?? [], clock });
+  const authenticator = createAuthenticator({ access: options.store.access, verifier, apps: entra?.apps ?? [], dashboardClientId: entra?.dashboard?.clientId, roles: entra?.roles, people: entra?.people, clock });
 
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
@@ -181,6 +184,8 @@ export async function buildServer(options: ServerOptions): Promise<MfactlServer>
   runRoutes(app, context);
   auditRoutes(app, context);
   cippRoutes(app, context);
+  meRoutes(app, context);
+  dashboardConfigRoute(app, context);
   dashboardRoutes(app, context);
 
   let stopping: Promise<{ finished: number; aborted: number; resumable: number }> | undefined;

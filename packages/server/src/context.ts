@@ -5,6 +5,7 @@ import type { FastifyRequest } from "fastify";
 import { requirePrincipal, requireTenant, type Principal } from "./auth/principal.js";
 import { NotFoundError } from "./errors.js";
 import type { JobManager } from "./jobs/job-manager.js";
+import type { EntraSignIn } from "./routes/dashboard.js";
 import type { ServerSettings } from "./settings.js";
 import { ServedTenants, type ServedTenant } from "./tenants.js";
 
@@ -22,6 +23,8 @@ export interface ServerContext {
   jobs: JobManager;
   /** Aborted when the server shuts down. */
   shutdown: AbortSignal;
+  /** How the dashboard signs people in with Entra ID (entra.dashboard set), for its config and CSP. */
+  dashboardSignIn?: EntraSignIn | undefined;
 }
 
 export function access(ctx: ServerContext): AccessStore {

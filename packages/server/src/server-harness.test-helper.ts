@@ -3,12 +3,13 @@
  * batch engine against it, a fresh store (SQLite or PostgreSQL), and `buildServer` listening on
  * loopback. Tests talk to it over HTTP with fetch, as any client does.
  */
-import { createBatchEngine, createFetch, createGraphClient, systemClock, type BatchEngine, type Clock, type FetchLike } from "@mfactl/core";
+import { createHash, randomBytes } from "node:crypto";
+import { createBatchEngine, createFetch, createGraphClient, parseMaxChanges, systemClock, type BatchEngine, type Clock, type FetchLike } from "@mfactl/core";
 import { startEmulator, type EmulatorOptions, type RunningEmulator } from "@mfactl/emulator";
 import type { MfactlStore } from "@mfactl/store";
 import { buildServer, type MfactlServer } from "./app.js";
 import { createApiKey } from "./auth/api-keys.js";
-import { parseServerSettings, type ServerSettingsInput } from "./settings.js";
+import { parseServerSettings, type EntraSettingsInput, type ServerSettingsInput } from "./settings.js";
 import { ServedTenants } from "./tenants.js";
 
 export interface Harness {
@@ -22,6 +23,13 @@ export interface Harness {
   key(scopes: string[], options?: { name?: string; tenants?: string[] }): Promise<string>;
   /** An Entra access token for the server's API from the emulator (client credentials). */
   token(caller: "readWrite" | "readOnly"): Promise<string>;
+  /**
+   * A person's delegated access token for the server's API, got as the dashboard gets it: the emulator's
+   * authorize page, the user's credentials posted to it, the code redeemed with PKCE cross-origin
+   * (Origin: the server's) at the token endpoint. `user`: a local part (`adele.vance`) or a UPN;
+   * `tenant` (id or domain): where to sign in, default the dashboard app's tenant (the first).
+   */
+  personToken(user: string, options?: { tenant?: string; scope?: string }): Promise<string>;
   /** fetch against the server: `path` like /v1/tenants. */
   call(path: string, init?: { method?: string; body?: unknown; auth?: string; headers?: Record<string, string> }): Promise<{ status: number; body: unknown; text: string; headers: Headers }>;
   /**
@@ -84,6 +92,15 @@ export interface HarnessOptions {
   clock?: Clock;
   /** More emulator options (latency, faults, seed). */
   emulator?: Omit<EmulatorOptions, "users" | "tenants">;
+  /**
+   * Sign-in for people through the emulator's dashboard SPA (entra.dashboard, and the server's URL + "/" as
+   * the app's SPA redirect URI). Default true.
+   */
+  dashboard?: boolean;
+  /** Merged into the default entra settings (people, roles, dashboard.scope, ...); gets the emulator. */
+  entra?: (emu: RunningEmulator) => Partial<EntraSettingsInput>;
+  /** The profile's maxChanges (`25`, `10%`): the server's run-size cap. Default none. */
+  maxChanges?: string;
 }
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
@@ -114,6 +131,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
           { appId: emu.apiCallers.readWrite.clientId, name: "CIPP automation", scopes: ["write"] },
           { appId: emu.apiCallers.readOnly.clientId, name: "Read-only automation", scopes: ["read"], tenants: [first!.domain] },
         ],
+        ...(options.dashboard !== false ? { dashboard: { clientId: emu.dashboardApp.clientId } } : {}),
+        ...options.entra?.(emu),
       },
       logLevel: "info",
       ...options.settings,
@@ -127,12 +146,16 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     engine,
     tenants: new ServedTenants(settings.tenants ?? []),
     protectedList: typeof options.protectedList === "function" ? options.protectedList(emu) : (options.protectedList ?? []),
+    ...(options.maxChanges !== undefined ? { maxChanges: { cap: parseMaxChanges(options.maxChanges, "the profile's maxChanges"), source: "the profile's maxChanges" } } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     fetch: http.fetch as FetchLike,
     authorityHost: emu.authorityHost,
     logStream: { write: (line: string) => void logs.push(line) },
   });
   const url = await server.app.listen({ host: "127.0.0.1", port: 0 });
+  // The port is known only now: the dashboard's page is where Entra sends people back with their code.
+  const redirectUri = `${url}/`;
+  if (settings.entra?.dashboard?.clientId === emu.dashboardApp.clientId) emu.admin.setRedirectUris(emu.dashboardApp.clientId, { spa: [redirectUri] });
   let n = 0;
   const harness: Harness = {
     emu,
@@ -153,6 +176,44 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       });
       const body = (await res.json()) as { access_token?: string };
       if (!body.access_token) throw new Error(`no token: ${JSON.stringify(body)}`);
+      return body.access_token;
+    },
+    async personToken(user, o = {}) {
+      const tenant = emu.tenants.find((t) => [t.id.toLowerCase(), t.domain.toLowerCase()].includes((o.tenant ?? emu.dashboardApp.tenantId).toLowerCase()));
+      if (!tenant) throw new Error(`no tenant ${o.tenant ?? ""} in the emulator`);
+      const upn = user.includes("@") ? user : `${user}@${tenant.domain}`;
+      const verifier = randomBytes(48).toString("base64url");
+      const authorize = `${emu.authorityHost}/${tenant.id}/oauth2/v2.0/authorize?${new URLSearchParams({
+        client_id: emu.dashboardApp.clientId,
+        response_type: "code",
+        redirect_uri: redirectUri,
+        scope: o.scope ?? `openid profile ${emu.apiApp.identifierUri}/access_as_user`,
+        state: randomBytes(8).toString("hex"),
+        code_challenge: createHash("sha256").update(verifier).digest("base64url"),
+        code_challenge_method: "S256",
+      }).toString()}`;
+      // The sign-in page, then its form posted back as a browser would.
+      const page = await http.fetch(authorize, { method: "GET" });
+      const html = await page.text();
+      const action = /<form method="post" action="([^"]+)">/.exec(html)?.[1];
+      if (page.status !== 200 || action === undefined) throw new Error(`sign-in page for ${upn}: HTTP ${page.status} ${html.slice(0, 300)}`);
+      const posted = await http.fetch(new URL(action.replace(/&amp;/g, "&"), emu.authorityHost).toString(), {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ login: upn, passwd: emu.admin.userPassword(tenant.id, upn) }).toString(),
+        redirect: "manual",
+      });
+      const location = posted.headers.get("location");
+      const code = location?.startsWith(redirectUri) ? new URL(location).searchParams.get("code") : null;
+      if (posted.status !== 302 || !code) throw new Error(`sign-in of ${upn}: HTTP ${posted.status}, location ${location ?? "none"} ${(await posted.text()).slice(0, 300)}`);
+      // A SPA redeems its code cross-origin, from the page's origin, with the PKCE verifier and no secret.
+      const res = await http.fetch(`${emu.authorityHost}/${tenant.id}/oauth2/v2.0/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin: new URL(url).origin },
+        body: new URLSearchParams({ grant_type: "authorization_code", client_id: emu.dashboardApp.clientId, redirect_uri: redirectUri, code, code_verifier: verifier }).toString(),
+      });
+      const body = (await res.json()) as { access_token?: string };
+      if (!body.access_token) throw new Error(`no token for ${upn}: ${JSON.stringify(body)}`);
       return body.access_token;
     },
     async call(path, init = {}) {

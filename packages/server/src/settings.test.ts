@@ -51,6 +51,50 @@ describe("parseServerSettings", () => {
     expect(parseServerSettings({ tenants: [{ tenant: "a.example" }], entra: { tenantId: "t", audience: "api://y" } }, "x")).toMatchObject({ tenants: [{ tenant: "a.example", aliases: [] }], entra: { apps: [] } });
   });
 
+  it("reads the dashboard's client, app-role values per role and people with roles and tenants", () => {
+    const s = parseServerSettings(
+      {
+        entra: {
+          tenantId: "t-1",
+          audience: "api://x",
+          dashboard: { clientId: "spa-1" },
+          roles: { operator: ["MfaState.ReadWrite", "Helpdesk"] },
+          people: [
+            { userPrincipalName: "adele@contoso.com", role: "admin" },
+            { userPrincipalName: "tech@contoso.com", role: "reader", tenants: ["fabrikam.onmicrosoft.com"] },
+          ],
+        },
+      },
+      "x",
+    );
+    expect(s.entra).toStrictEqual({
+      tenantId: "t-1",
+      audience: "api://x",
+      apps: [],
+      dashboard: { clientId: "spa-1" },
+      roles: { operator: ["MfaState.ReadWrite", "Helpdesk"] },
+      people: [
+        { userPrincipalName: "adele@contoso.com", role: "admin" },
+        { userPrincipalName: "tech@contoso.com", role: "reader", tenants: ["fabrikam.onmicrosoft.com"] },
+      ],
+    });
+    expect(parseServerSettings({ entra: { tenantId: "t", audience: "x", dashboard: { clientId: "spa", scope: "api://custom/access_as_user" } } }, "x").entra?.dashboard).toStrictEqual({ clientId: "spa", scope: "api://custom/access_as_user" });
+  });
+
+  it("refuses bad dashboard, roles and people settings, naming their path", () => {
+    const base = { tenantId: "t", audience: "api://x" };
+    expect(problem({ entra: { ...base, dashboard: {} } })).toContain("entra.dashboard.clientId");
+    expect(problem({ entra: { ...base, dashboard: { clientId: "spa", redirectUri: "x" } } })).toMatch(/entra\.dashboard.*"redirectUri"/);
+    expect(problem({ entra: { ...base, roles: { owner: ["Admin"] } } })).toMatch(/entra\.roles.*"owner"/);
+    expect(problem({ entra: { ...base, roles: { reader: [""] } } })).toContain("entra.roles.reader.0");
+    expect(problem({ entra: { ...base, people: [{ userPrincipalName: "a@b", role: "superuser" }] } })).toContain("entra.people.0.role");
+    expect(problem({ entra: { ...base, people: [{ userPrincipalName: "a@b" }] } })).toContain("entra.people.0.role");
+    expect(problem({ entra: { ...base, people: [{ userPrincipalName: "a@b", role: "reader", scopes: ["read"] }] } })).toMatch(/entra\.people\.0.*"scopes"/);
+    const twice = problem({ entra: { ...base, people: [{ userPrincipalName: "a@b.example", role: "reader" }, { userPrincipalName: "A@B.example", role: "admin" }] } });
+    expect(twice).toContain("entra.people.1.userPrincipalName");
+    expect(twice).toContain("A@B.example is listed twice");
+  });
+
   it("refuses unknown keys, naming the source, the place and the key", () => {
     const top = problem({ prot: 8443 });
     expect(top).toMatch(/^server\.yaml: /);

@@ -30,6 +30,36 @@ export const EntraAppSchema = z
   .strict();
 export type EntraApp = z.infer<typeof EntraAppSchema>;
 
+/** What a person may do through the dashboard; each holds the one below it. */
+export const ROLES = ["reader", "operator", "admin"] as const;
+export const RoleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof RoleSchema>;
+
+/** A person given a role in the settings: wins over the app roles in their token. */
+export const EntraPersonSchema = z
+  .object({
+    /** Matched case-insensitively on the token's upn (v1) or preferred_username (v2). */
+    userPrincipalName: z.string().min(1),
+    role: RoleSchema,
+    /** Tenants this person may touch; absent = every tenant served. */
+    tenants: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+export type EntraPerson = z.infer<typeof EntraPersonSchema>;
+
+/** The app-role values (the token's `roles` claim) that give each role. */
+export const EntraRolesSchema = z
+  .object({
+    reader: z.array(z.string().min(1)).optional(),
+    operator: z.array(z.string().min(1)).optional(),
+    admin: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+export type EntraRoles = z.infer<typeof EntraRolesSchema>;
+
+/** The app roles defined on the mfactl API app registration, by default. */
+export const DEFAULT_ROLE_VALUES: Readonly<Record<Role, readonly string[]>> = { reader: ["MfaState.Read"], operator: ["MfaState.ReadWrite"], admin: ["Admin"] };
+
 export const EntraSettingsSchema = z
   .object({
     /** The tenant that issues the callers' tokens (the MSP's own tenant id). */
@@ -41,9 +71,33 @@ export const EntraSettingsSchema = z
     /** Accepted issuers; default the v1 (`https://sts.windows.net/<tid>/`) and v2 (from discovery) issuers of `tenantId`. */
     issuers: z.array(z.string().min(1)).optional(),
     apps: z.array(EntraAppSchema).default([]),
+    /** The dashboard's SPA app registration: its delegated tokens (people signed in) are accepted. */
+    dashboard: z
+      .object({
+        clientId: z.string().min(1),
+        /** The API scope the dashboard asks for; default `<the first api:// audience>/access_as_user`. */
+        scope: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    /** App-role values per role; default reader ← MfaState.Read, operator ← MfaState.ReadWrite, admin ← Admin. */
+    roles: EntraRolesSchema.optional(),
+    /** Roles given here, by UPN, instead of (and winning over) app roles. */
+    people: z
+      .array(EntraPersonSchema)
+      .superRefine((people, ctx) => {
+        const seen = new Set<string>();
+        people.forEach((p, i) => {
+          const key = p.userPrincipalName.toLowerCase();
+          if (seen.has(key)) ctx.addIssue({ code: "custom", path: [i, "userPrincipalName"], message: `${p.userPrincipalName} is listed twice: give each person one role` });
+          seen.add(key);
+        });
+      })
+      .optional(),
   })
   .strict();
 export type EntraSettings = z.infer<typeof EntraSettingsSchema>;
+export type EntraSettingsInput = z.input<typeof EntraSettingsSchema>;
 
 export const ServerSettingsSchema = z
   .object({

@@ -17,6 +17,11 @@ export interface VerifiedToken {
   /** The calling app: `appid` (v1 tokens) or `azp` (v2 tokens). */
   appId: string;
   tenantId: string;
+  /**
+   * The delegated scopes (`scp`, space-separated) when the token acts for a signed-in person;
+   * undefined for an app's own token (client credentials carry `roles`, never `scp`).
+   */
+  delegatedScopes?: string[] | undefined;
   claims: JWTPayload;
 }
 
@@ -165,7 +170,9 @@ export class EntraTokenVerifier {
     const tenantId = typeof payload["tid"] === "string" ? payload["tid"] : undefined;
     if (!appId || !tenantId) throw new TokenRejectedError("The access token names no calling app (appid or azp) or tenant (tid).", "malformed");
     if (tenantId.toLowerCase() !== this.options.tenantId.toLowerCase()) throw new TokenRejectedError("The access token was issued for another tenant.", "issuer");
-    return { appId, tenantId, claims: payload };
+    const scp = payload["scp"];
+    if (scp !== undefined && typeof scp !== "string") throw new TokenRejectedError("The access token's scp claim is not a string.", "malformed");
+    return { appId, tenantId, ...(scp !== undefined ? { delegatedScopes: scp.split(" ").filter((s) => s !== "") } : {}), claims: payload };
   }
 }
 

@@ -1,17 +1,20 @@
 import type { AccessStore, ApiScope, Clock } from "@mfactl/core";
 import type { FastifyRequest } from "fastify";
 import { ServedTenants, type ServedTenant } from "../tenants.js";
-import type { EntraApp } from "../settings.js";
+import { DEFAULT_ROLE_VALUES, ROLES, type EntraApp, type EntraPerson, type EntraRoles, type Role } from "../settings.js";
 import { hashApiKey, isApiKeyShaped } from "./api-keys.js";
-import { TokenRejectedError, type EntraTokenVerifier } from "./entra-tokens.js";
+import { TokenRejectedError, type EntraTokenVerifier, type VerifiedToken } from "./entra-tokens.js";
 
 /** Who is calling, as the journal and audit log name them, and what they may do. */
 export interface Principal {
-  /** `apikey:<name>` or `app:<app id>`. */
+  /** `apikey:<name>`, `app:<app id>` or `user:<upn, lower case>`. */
   actor: string;
-  kind: "apikey" | "entra";
-  /** For people: the key's or app's name. */
+  /** An API key, an app's own Entra token, or a person signed in to the dashboard (a delegated token). */
+  kind: "apikey" | "entra" | "user";
+  /** For people: the key's or app's name; a person's display name and UPN. */
   name: string;
+  /** A person's role (undefined: none assigned); keys and apps have scopes only (see `roleOf`). */
+  role?: Role | undefined;
   scopes: ReadonlySet<ApiScope>;
   /** Tenants (ids or domains) this caller may touch; undefined = all served. */
   tenants?: readonly string[] | undefined;
@@ -32,10 +35,25 @@ export class AccessDeniedError extends Error {
 declare module "fastify" {
   interface FastifyRequest {
     principal?: Principal | undefined;
-    /** Why the credential sent was refused (401), when one was sent. */
-    authProblem?: { code: string; message: string } | undefined;
+    /** Why the credential sent was refused (401; 403 for a client that may not act for people), when one was sent. */
+    authProblem?: { code: string; message: string; status?: 401 | 403 } | undefined;
   }
 }
+
+/** What each role may do: reader reads, operator changes (and reads), admin everything. */
+export const ROLE_SCOPES: Readonly<Record<Role, ApiScope>> = { reader: "read", operator: "write", admin: "admin" };
+
+/** A person's role, or the role a key's or app's scopes amount to (undefined: no scope at all). */
+export function roleOf(p: Principal): Role | undefined {
+  if (p.role !== undefined) return p.role;
+  if (p.scopes.has("admin")) return "admin";
+  if (p.scopes.has("write")) return "operator";
+  if (p.scopes.has("read")) return "reader";
+  return undefined;
+}
+
+/** Where roles come from, for the words that tell a person how to get one. */
+const ROLE_SOURCES = "an app role on the mfactl API in Entra ID, or entra.people in the server settings";
 
 /** `admin` holds `write` and `read`; `write` holds `read`. */
 export function hasScope(p: Principal, scope: ApiScope): boolean {
@@ -47,12 +65,23 @@ export function hasScope(p: Principal, scope: ApiScope): boolean {
 export function requirePrincipal(req: FastifyRequest): Principal {
   if (req.principal) return req.principal;
   const problem = req.authProblem ?? { code: "Unauthenticated", message: "Send an API key (Authorization: Bearer <key> or X-Api-Key) or an Entra access token for this server." };
-  throw new AccessDeniedError(401, problem.code, problem.message);
+  throw new AccessDeniedError(problem.status ?? 401, problem.code, problem.message);
+}
+
+/** The role that holds a scope, for people's messages. */
+const ROLE_FOR: Readonly<Record<ApiScope, Role>> = { read: "reader", write: "operator", admin: "admin" };
+
+function insufficient(p: Principal, scope: ApiScope): string {
+  if (p.kind === "user") {
+    if (p.role === undefined) return `${p.name} has no mfactl role: an administrator assigns one (${ROLE_SOURCES}).`;
+    return `${p.name} is ${p.role === "admin" ? "an" : "a"} ${p.role}; this needs the ${ROLE_FOR[scope]} role (scope ${scope}) or higher: an administrator assigns it (${ROLE_SOURCES}).`;
+  }
+  return p.scopes.size === 0 ? `${p.name} is not allowed to use this server (no scopes: add it to the settings' entra.apps).` : `${p.name} has the scopes ${[...p.scopes].join(", ")}; this needs ${scope}.`;
 }
 
 export function requireScope(req: FastifyRequest, scope: ApiScope): Principal {
   const p = requirePrincipal(req);
-  if (!hasScope(p, scope)) throw new AccessDeniedError(403, "InsufficientScope", p.scopes.size === 0 ? `${p.name} is not allowed to use this server (no scopes: add it to the settings' entra.apps).` : `${p.name} has the scopes ${[...p.scopes].join(", ")}; this needs ${scope}.`);
+  if (!hasScope(p, scope)) throw new AccessDeniedError(403, "InsufficientScope", insufficient(p, scope));
   return p;
 }
 
@@ -68,9 +97,82 @@ export interface Authenticator {
 /** How often a key's last use is written (at most), so reads don't become writes. */
 const TOUCH_EVERY_MS = 60_000;
 
-export function createAuthenticator(deps: { access: AccessStore; verifier?: EntraTokenVerifier | undefined; apps: readonly EntraApp[]; clock: Clock }): Authenticator {
+export interface AuthenticatorDeps {
+  access: AccessStore;
+  verifier?: EntraTokenVerifier | undefined;
+  apps: readonly EntraApp[];
+  /** The dashboard's client id: the one client whose delegated tokens (people signed in) are accepted. */
+  dashboardClientId?: string | undefined;
+  /** App-role values per role (defaults: DEFAULT_ROLE_VALUES). */
+  roles?: EntraRoles | undefined;
+  people?: readonly EntraPerson[] | undefined;
+  clock: Clock;
+}
+
+/** The first of these claims that is a non-empty string: `stringClaim(claims, "upn", "unique_name")`. */
+function stringClaim(claims: Record<string, unknown>, ...names: string[]): string | undefined {
+  for (const n of names) {
+    const v = claims[n];
+    if (typeof v === "string" && v.trim() !== "") return v.trim();
+  }
+  return undefined;
+}
+
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const touched = new Map<string, number>();
   const apps = new Map(deps.apps.map((a) => [a.appId.toLowerCase(), a]));
+  const people = new Map((deps.people ?? []).map((p) => [p.userPrincipalName.toLowerCase(), p]));
+  // App-role value (case-insensitive) -> the highest role it gives.
+  const roleByValue = new Map<string, Role>();
+  for (const role of ROLES) for (const value of deps.roles?.[role] ?? DEFAULT_ROLE_VALUES[role]) roleByValue.set(value.toLowerCase(), role);
+
+  /** A person's role: the settings' entry, else the highest of their app roles. */
+  function personRole(upn: string, appRoles: unknown): { role?: Role; tenants?: readonly string[] } {
+    const listed = people.get(upn.toLowerCase());
+    if (listed) return { role: listed.role, ...(listed.tenants ? { tenants: listed.tenants } : {}) };
+    const values = Array.isArray(appRoles) ? appRoles.filter((v): v is string => typeof v === "string") : [];
+    let best: Role | undefined;
+    for (const v of values) {
+      const role = roleByValue.get(v.toLowerCase());
+      if (role !== undefined && (best === undefined || ROLES.indexOf(role) > ROLES.indexOf(best))) best = role;
+    }
+    return best === undefined ? {} : { role: best };
+  }
+
+  /** A delegated token: a person signed in to the dashboard, acting through it. */
+  function fromPerson(req: FastifyRequest, verified: VerifiedToken, scopes: readonly string[]): void {
+    if (!scopes.includes("access_as_user")) {
+      req.authProblem = { code: "InvalidToken", message: "The access token does not carry the access_as_user scope: sign in through the dashboard, which asks for it." };
+      return;
+    }
+    const dashboard = deps.dashboardClientId;
+    if (dashboard === undefined || verified.appId.toLowerCase() !== dashboard.toLowerCase()) {
+      req.authProblem = {
+        status: 403,
+        code: "ClientNotAllowed",
+        message:
+          dashboard === undefined
+            ? `The access token acts for a person through the client ${verified.appId}; this server takes no tokens acting for people (entra.dashboard is not set): only the dashboard's client may act for people.`
+            : `The access token acts for a person through the client ${verified.appId}, which is not this server's dashboard (${dashboard}): only the dashboard's client may act for people.`,
+      };
+      return;
+    }
+    const upn = stringClaim(verified.claims, "upn", "unique_name", "preferred_username");
+    if (upn === undefined) {
+      req.authProblem = { code: "InvalidToken", message: "The access token acts for a person but names none (no upn, unique_name or preferred_username claim)." };
+      return;
+    }
+    const display = stringClaim(verified.claims, "name");
+    const { role, tenants } = personRole(upn, verified.claims["roles"]);
+    req.principal = {
+      actor: `user:${upn.toLowerCase()}`,
+      kind: "user",
+      name: display !== undefined && display !== upn ? `${display} (${upn})` : upn,
+      role,
+      scopes: new Set(role === undefined ? [] : [ROLE_SCOPES[role]]),
+      tenants,
+    };
+  }
 
   async function fromApiKey(req: FastifyRequest, key: string): Promise<void> {
     const record = isApiKeyShaped(key) ? await deps.access.findApiKeyByHash(hashApiKey(key)) : undefined;
@@ -98,6 +200,7 @@ export function createAuthenticator(deps: { access: AccessStore; verifier?: Entr
     }
     try {
       const verified = await deps.verifier.verify(token);
+      if (verified.delegatedScopes !== undefined) return fromPerson(req, verified, verified.delegatedScopes);
       const app = apps.get(verified.appId.toLowerCase());
       if (!app) {
         // Valid token, unknown caller: authenticated but allowed nothing.

@@ -3,7 +3,7 @@ import { EventEmitter, setMaxListeners } from "node:events";
 import type { Clock, ErrorInfo } from "@mfactl/core";
 import { z } from "zod";
 
-export const JOB_TYPES = ["plan", "bulkSet", "apply", "undo", "report"] as const;
+export const JOB_TYPES = ["plan", "bulkSet", "apply", "undo", "report", "posture"] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 export const JOB_STATUSES = ["running", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -27,7 +27,7 @@ export const JobSchema = z.object({
   }),
   /** Why the job failed (a failed user does not fail the job: see counts). */
   error: z.object({ code: z.string(), message: z.string(), httpStatus: z.number().int().optional() }).optional(),
-  /** A short outcome: the plan's summary, the run's counts, the report's tenants. */
+  /** A short outcome: the plan's summary and run-size cap, the run's counts, the report's or posture's tenants. */
   summary: z.unknown().optional(),
 });
 export type Job = z.infer<typeof JobSchema>;

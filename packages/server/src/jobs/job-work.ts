@@ -1,11 +1,13 @@
 import { hostname } from "node:os";
 import {
+  checkMaxChanges,
   checkPlanGuards,
   createPlan,
   executeRun,
   MfaStateReadSchema,
   parseMaxChanges,
   parsePlan,
+  postureReport,
   prepareUndo,
   ProtectedAccounts,
   reportUsers,
@@ -15,6 +17,9 @@ import {
   UsageError,
   validateBulkSet,
   type PlanFile,
+  type PostureCounts,
+  type TenantPostureResult,
+  type UnknownSource,
   type ReportRow,
   type RunRecord,
   type TenantOutcome,
@@ -81,6 +86,8 @@ export const UndoBodySchema = z
   .strict();
 
 export const ReportBodySchema = z.object({ tenants: z.array(z.string().min(1)).min(1), filters: FiltersSchema.default({}) }).strict();
+
+export const PostureBodySchema = z.object({ tenants: z.array(z.string().min(1)).min(1), filters: FiltersSchema.default({}) }).strict();
 
 export interface ReportResult {
   rows: ReportRow[];
@@ -216,4 +223,94 @@ export async function reportWork(ctx: ServerContext, tenants: string[], body: z.
     } else outcomes.push(item.outcome);
   }
   return { rows, outcomes };
+}
+
+/** The run-size cap a plan meets: what `apply` (with the same maxChanges, default the server's) would say. */
+export interface RunSizeCap {
+  /** As configured (`25`, `10%`); null: no cap. */
+  limit: string | null;
+  /** Where the cap comes from (`the request's maxChanges`, `the profile's maxChanges`), or `none`. */
+  source: string;
+  /** Users the plan would change. */
+  changes: number;
+  exceeded: boolean;
+  /** The guard rail's own refusal, when exceeded. */
+  message?: string;
+}
+
+export function runSizeCap(ctx: ServerContext, principal: Principal, body: { includeProtected: boolean; maxChanges?: string | number | undefined }, plan: PlanFile): RunSizeCap {
+  const { maxChanges } = guardsFor(ctx, principal, body);
+  const changes = plan.items.length;
+  if (!maxChanges) return { limit: null, source: "none", changes, exceeded: false };
+  const base = { limit: maxChanges.cap.text, source: maxChanges.source, changes };
+  try {
+    // The very check apply makes (checkPlanGuards calls it), so the words are the same.
+    checkMaxChanges(changes, plan.summary.selected, maxChanges.cap, maxChanges.source);
+    return { ...base, exceeded: false };
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    return { ...base, exceeded: true, message: error.message };
+  }
+}
+
+/** How many users a finding lists in a posture job's result; the count has them all. */
+export const POSTURE_FINDING_USERS = 100;
+
+export type PostureTenantView =
+  | {
+      tenant: string;
+      status: "completed";
+      counts: PostureCounts;
+      unknown: UnknownSource[];
+      securityDefaults: { enabled: boolean | null; reason?: string };
+      conditionalAccess: {
+        readable: boolean;
+        reason?: string;
+        mfaPolicies: { id: string; displayName: string }[];
+        reportOnlyMfaPolicies: { id: string; displayName: string }[];
+        mfaNotGuaranteed: { id: string; displayName: string; code: string; reason: string }[];
+      };
+      findings: { code: string; message: string; count: number; users: { id: string; userPrincipalName: string }[] }[];
+    }
+  | { tenant: string; status: "failed"; error: { code: string; message: string; requestId?: string } };
+
+export interface PostureResult {
+  tenants: PostureTenantView[];
+}
+
+/** A tenant's posture without its per-user list (tens of thousands of users): counts, policies, findings. */
+export function postureTenantView(r: TenantPostureResult): PostureTenantView {
+  if (r.status === "failed") {
+    // Graph's request id, should the error carry one.
+    const e: { code: string; message: string; requestId?: unknown } = r.error;
+    return { tenant: r.tenant, status: "failed", error: { code: e.code, message: e.message, ...(typeof e.requestId === "string" ? { requestId: e.requestId } : {}) } };
+  }
+  const sd = r.securityDefaults;
+  const ca = r.conditionalAccess;
+  return {
+    tenant: r.tenant,
+    status: "completed",
+    counts: r.counts,
+    unknown: r.unknown.map((u) => ({ source: u.source, code: u.code, reason: u.reason })),
+    securityDefaults: { enabled: sd.enabled ?? null, ...(sd.reason !== undefined ? { reason: sd.reason } : {}) },
+    conditionalAccess: {
+      readable: ca.readable,
+      ...(ca.reason !== undefined ? { reason: ca.reason } : {}),
+      mfaPolicies: ca.mfaPolicies.map((p) => ({ id: p.id, displayName: p.displayName })),
+      reportOnlyMfaPolicies: ca.reportOnlyMfaPolicies.map((p) => ({ id: p.id, displayName: p.displayName })),
+      mfaNotGuaranteed: ca.mfaNotGuaranteed.map((p) => ({ id: p.id, displayName: p.displayName, code: p.code, reason: p.reason })),
+    },
+    findings: r.findings.map((f) => ({ code: f.code, message: f.message, count: f.users.length, users: f.users.slice(0, POSTURE_FINDING_USERS).map((u) => ({ id: u.id, userPrincipalName: u.userPrincipalName })) })),
+  };
+}
+
+/** `mfactl posture` as a job: each tenant's counts, policies and findings, in the order asked. */
+export async function postureWork(ctx: ServerContext, tenants: string[], body: z.infer<typeof PostureBodySchema>, handle: JobHandle): Promise<PostureResult> {
+  const views: PostureTenantView[] = [];
+  const onProgress = (e: { type: string }) => {
+    if (e.type === "progress") handle.addDone(1);
+  };
+  for await (const r of postureReport(ctx.engine, { tenants, filters: body.filters }, { signal: handle.signal, onProgress })) views.push(postureTenantView(r));
+  const order = (t: string) => tenants.indexOf(t);
+  return { tenants: views.sort((a, b) => order(a.tenant) - order(b.tenant)) };
 }

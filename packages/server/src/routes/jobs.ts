@@ -15,21 +15,30 @@ import {
   BulkSetBodySchema,
   bulkSetWork,
   planWork,
+  PostureBodySchema,
+  postureWork,
   prepareUndoFor,
   ReportBodySchema,
   reportWork,
   resolvePlan,
+  runSizeCap,
   SelectionSchema,
   UndoBodySchema,
   undoWork,
   validateSelection,
+  type PostureResult,
   type ReportResult,
   type RunResult,
+  type Selection,
 } from "../jobs/job-work.js";
 import type { ZodApp } from "../app.js";
 
 const JobParams = z.object({ jobId: z.string().min(1).max(100) });
 const accepted = { 202: JobSchema, 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 429: ErrorBodySchema, 503: ErrorBodySchema };
+
+function isPlanFile(result: unknown): result is PlanFile {
+  return typeof result === "object" && result !== null && "kind" in result && (result as PlanFile).kind === "mfactl.plan";
+}
 
 function summaryOf(result: unknown): unknown {
   if (result && typeof result === "object") {
@@ -37,20 +46,30 @@ function summaryOf(result: unknown): unknown {
       const r = result as RunResult;
       return { runId: r.run.runId, runStatus: r.run.status, counts: r.run.counts, total: r.run.total, ...(r.plan ? { plan: r.plan } : {}) };
     }
-    if ("kind" in result && (result as PlanFile).kind === "mfactl.plan") return { planId: (result as PlanFile).planId, plan: (result as PlanFile).summary };
+    if (isPlanFile(result)) return { planId: result.planId, plan: result.summary };
     if ("rows" in result) return { users: (result as ReportResult).rows.length, tenants: (result as ReportResult).outcomes };
   }
   return undefined;
 }
 
-/** Jobs: bulk changes, plans, applies, undos and reports, carried on in the background; progress by polling or server-sent events. */
+/** Jobs: bulk changes, plans, applies, undos, reports and posture, carried on in the background; progress by polling or server-sent events. */
 export function jobRoutes(app: ZodApp, ctx: ServerContext): void {
   function refuseWhenClosing(): void {
     if (!ctx.jobs.accepting) throw new ConflictError("ShuttingDown", "The server is shutting down and takes no new jobs; try again on another instance or after the restart.");
   }
 
   /** `recorded`: the job's run is in the journal already; it starts even if a shutdown began meanwhile (the shutdown then stops it, leaving the run resumable). */
-  async function begin<T>(req: FastifyRequest, reply: FastifyReply, p: Principal, type: JobType, work: Parameters<typeof ctx.jobs.start<T>>[2], detail: string, where: { tenants: readonly string[]; runId?: string }, recorded = false): Promise<FastifyReply> {
+  async function begin<T>(
+    req: FastifyRequest,
+    reply: FastifyReply,
+    p: Principal,
+    type: JobType,
+    work: Parameters<typeof ctx.jobs.start<T>>[2],
+    detail: string,
+    where: { tenants: readonly string[]; runId?: string },
+    recorded = false,
+    summarize: (result: T) => unknown = summaryOf,
+  ): Promise<FastifyReply> {
     // One tenant: filterable by ?tenant=; several: named in the detail.
     const scope = { ...(where.tenants.length === 1 ? { tenant: where.tenants[0] } : {}), ...(where.runId ? { runId: where.runId } : {}) };
     if (!recorded) refuseWhenClosing();
@@ -59,7 +78,7 @@ export function jobRoutes(app: ZodApp, ctx: ServerContext): void {
     let started: Promise<void> = Promise.resolve();
     const job = ctx.jobs.start(type, p.actor, work, {
       describe: errorInfoOf,
-      summarize: summaryOf,
+      summarize,
       signal: ctx.shutdown,
       // Written before the job reports done: whoever saw `done` finds the entry.
       ...(changes
@@ -88,13 +107,13 @@ export function jobRoutes(app: ZodApp, ctx: ServerContext): void {
   app.post("/v1/jobs/plan", { schema: { tags: ["jobs"], summary: "Plan a change (dry run): who would change, warnings, who is left out", body: SelectionSchema, response: accepted } }, async (req, reply) => {
     const p = requireScope(req, "read");
     const validated = validateSelection(ctx, p, req.body, true);
-    return begin(req, reply, p, "plan", (h) => planWork(ctx, p, validated, req.body, h), `plan ${validated.state} in ${validated.tenants.join(", ")}`, { tenants: validated.tenants });
+    return begin(req, reply, p, "plan", (h) => planWork(ctx, p, validated, req.body, h), `plan ${validated.state} in ${validated.tenants.join(", ")}`, { tenants: validated.tenants }, false, withRunSizeCap(p, req.body));
   });
 
   app.post("/v1/jobs/bulk-set", { schema: { tags: ["jobs"], summary: "Set many users' state: plan, then apply, journaled (dryRun: the plan only)", body: BulkSetBodySchema, response: accepted } }, async (req, reply) => {
     const p = requireScope(req, req.body.dryRun ? "read" : "write");
     const validated = validateSelection(ctx, p, req.body, req.body.dryRun);
-    return begin(req, reply, p, "bulkSet", (h) => bulkSetWork(ctx, p, validated, req.body, h), `bulk set ${validated.state} in ${validated.tenants.join(", ")}${req.body.dryRun ? " (dry run)" : ""}`, { tenants: validated.tenants });
+    return begin(req, reply, p, "bulkSet", (h) => bulkSetWork(ctx, p, validated, req.body, h), `bulk set ${validated.state} in ${validated.tenants.join(", ")}${req.body.dryRun ? " (dry run)" : ""}`, { tenants: validated.tenants }, false, withRunSizeCap(p, req.body));
   });
 
   app.post("/v1/jobs/apply", { schema: { tags: ["jobs"], summary: "Carry out a plan, re-reading each user first (a plan runs once)", body: ApplyBodySchema, response: accepted } }, async (req, reply) => {
@@ -118,6 +137,21 @@ export function jobRoutes(app: ZodApp, ctx: ServerContext): void {
     const tenants = req.body.tenants.map((t) => servedTenant(ctx, p, t).tenant);
     return begin(req, reply, p, "report", (h) => reportWork(ctx, tenants, req.body, h), `report of ${tenants.join(", ")}`, { tenants });
   });
+
+  app.post("/v1/jobs/posture", { schema: { tags: ["jobs"], summary: "Posture of tenants: counts by protection and per-user state, policies, findings (no per-user list)", body: PostureBodySchema, response: accepted } }, async (req, reply) => {
+    const p = requireScope(req, "read");
+    const tenants = req.body.tenants.map((t) => servedTenant(ctx, p, t).tenant);
+    return begin(req, reply, p, "posture", (h) => postureWork(ctx, tenants, req.body, h), `posture of ${tenants.join(", ")}`, { tenants }, false, (r: PostureResult) => ({ tenants: r.tenants.map((t) => ({ tenant: t.tenant, status: t.status })) }));
+  });
+
+  /** A plan's summary, with whether an apply of it would be over the run-size cap. */
+  function withRunSizeCap(p: Principal, body: Selection): (result: unknown) => unknown {
+    return (result) => {
+      const summary = summaryOf(result);
+      if (!isPlanFile(result) || !summary || typeof summary !== "object") return summary;
+      return { ...summary, runSizeCap: runSizeCap(ctx, p, body, result) };
+    };
+  }
 
   app.get("/v1/jobs", { schema: { tags: ["jobs"], summary: "Jobs kept in memory, newest first (others' jobs with the admin scope)", response: { 200: z.object({ jobs: z.array(JobSchema) }), 401: ErrorBodySchema, 403: ErrorBodySchema } } }, async (req) => {
     const p = requireScope(req, "read");
