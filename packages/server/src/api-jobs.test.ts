@@ -226,6 +226,13 @@ for (const b of storeBackendsForTests()) {
         expect(refused.error?.message).toContain(sync.userPrincipalName);
         expectError(await h.call(`/v1/jobs/${refused.jobId}/result`, { auth: write }), 409, "JobFailed");
 
+        // leaveOutProtected (a screen's picked users): the same selection is planned, the protected account listed as left out.
+        const other = h.emu.admin.listUsers(t2).find((u) => !syncAccounts(t2).has(u.id) && u.perUserMfaState !== "enforced" && !u.userPrincipalName.includes("#EXT#") && !u.userPrincipalName.startsWith("breakglass@"))!;
+        const leftOut = await result<Plan>(await run("/v1/jobs/plan", { tenants: [t2], state: "enforced", users: [sync.userPrincipalName, other.userPrincipalName], leaveOutProtected: true }, write), write);
+        expect(leftOut.items.map((i) => i.id)).toStrictEqual([other.id]);
+        expect(leftOut.leftOut).toMatchObject([{ id: sync.id, reason: "protected" }]);
+        expect(leftOut.summary).toMatchObject({ selected: 2, changes: 1, leftOut: 1 });
+
         const allowed = await run("/v1/jobs/plan", { tenants: [t2], state: "enforced", users: [sync.userPrincipalName], includeProtected: true }, admin);
         const planned = await result<Plan>(allowed, admin);
         expect(planned.items.map((i) => ({ id: i.id, protected: i.protected }))).toStrictEqual([{ id: sync.id, protected: true }]);

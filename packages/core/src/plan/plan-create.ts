@@ -56,13 +56,18 @@ export interface CreatePlanOptions extends BulkOptions {
   protectedList?: readonly string[] | undefined;
   /** Look up registered methods for users planned `enforced` (warnings). Default true. */
   checkMethods?: boolean | undefined;
+  /**
+   * Protected accounts named in `users` are left out (and listed so) instead of refusing the plan:
+   * for screens where a person picks users from a table and the plan is the review.
+   */
+  leaveOutProtected?: boolean | undefined;
   clock?: Clock | undefined;
 }
 
 /**
  * `plan`: read every selected user and write down what would change, with warnings, the users
  * left out (protected, excluded) and what could not be read. Nothing is changed. Naming a
- * protected account without --include-protected is refused (UsageError).
+ * protected account without --include-protected is refused (UsageError), unless `leaveOutProtected`.
  */
 export async function createPlan(engine: BatchEngine, validated: ValidatedBulk, options: CreatePlanOptions): Promise<PlanBody> {
   const { protectedAccounts, directories } = await tenantProtection(engine, validated.tenants, options.protectedList ?? [], options.signal);
@@ -85,7 +90,7 @@ export async function createPlan(engine: BatchEngine, validated: ValidatedBulk, 
       }
       case "protected":
         tally(item.target.tenant).selected++;
-        if (explicit) refused.push({ tenant: item.target.tenant, userPrincipalName: item.target.user.userPrincipalName, reason: item.reason });
+        if (explicit && !options.leaveOutProtected) refused.push({ tenant: item.target.tenant, userPrincipalName: item.target.user.userPrincipalName, reason: item.reason });
         else {
           tally(item.target.tenant).leftOut++;
           leftOut.push({ tenant: item.target.tenant, id: item.target.user.id, userPrincipalName: item.target.user.userPrincipalName, perUserMfaState: item.target.previousState, reason: "protected", detail: item.reason });

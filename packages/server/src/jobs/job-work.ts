@@ -58,6 +58,8 @@ export const SelectionSchema = z
     filters: FiltersSchema.default({}),
     allUsers: z.boolean().default(false),
     exclude: z.array(z.string().min(1)).default([]),
+    /** Protected accounts named in `users` are left out of the plan (listed with the reason) instead of refusing it. */
+    leaveOutProtected: z.boolean().default(false),
     ...GuardsShape,
   })
   .strict();
@@ -137,6 +139,7 @@ export async function planWork(ctx: ServerContext, principal: Principal, validat
     description: `${what} ${validated.state} (${validated.tenants.length} tenant${validated.tenants.length === 1 ? "" : "s"}) by ${principal.name}`,
     protectedList: guards.protectedList,
     includeProtected: guards.includeProtected,
+    leaveOutProtected: body.leaveOutProtected,
     signal: handle.signal,
   });
   const plan = parsePlan(serializePlan(body_), "the plan");
