@@ -20,3 +20,28 @@ export function show(root: HTMLElement, ...children: Node[]): void {
     heading.focus();
   }
 }
+
+/**
+ * A data table that reflows at a phone's width (each row a block, each cell labelled by its column through
+ * `data-label`, drawn by style.css), so nothing scrolls sideways. Fill `body` with `row()`.
+ */
+export function dataTable(id: string, caption: string, columns: string[]): { table: HTMLTableElement; body: HTMLTableSectionElement; row(...cells: Child[]): HTMLTableRowElement } {
+  const body = el("tbody");
+  const table = el(
+    "table",
+    { id, class: "data", "aria-busy": "true" },
+    el("caption", { class: "visually-hidden" }, caption),
+    el("thead", {}, el("tr", {}, ...columns.map((c) => el("th", { scope: "col" }, c)))),
+    body,
+  );
+  const row = (...cells: Child[]) => el("tr", {}, ...cells.map((c, i) => el("td", { "data-label": columns[i] ?? "" }, c)));
+  return { table, body, row };
+}
+
+/** An ISO time as a <time>, in the reader's locale, with seconds (runs a second apart are told apart). */
+export function time(iso: string | undefined): HTMLElement | string {
+  if (!iso) return "—";
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return iso;
+  return el("time", { datetime: iso }, at.toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }));
+}

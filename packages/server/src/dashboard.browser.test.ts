@@ -18,7 +18,7 @@ import { type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ZodApp } from "./app.js";
 import type { ServerContext } from "./context.js";
-import { DASHBOARD_CSP, DASHBOARD_DIST, dashboardRoutes } from "./routes/dashboard.js";
+import { DASHBOARD_CSP, DASHBOARD_DIST, dashboardCsp, dashboardRoutes, type EntraSignIn } from "./routes/dashboard.js";
 import { startHarness, type Harness } from "./server-harness.test-helper.js";
 import { chromiumAvailable, launchChromium, requireChromium } from "../../render/src/chromium.test-helper.js";
 
@@ -80,7 +80,8 @@ describe.runIf(chromiumAvailable)("dashboard in Chromium: sign in, tenants, user
   /** The rows shown once the table has loaded: UPN, display name, state. */
   async function shownRows(page: Page): Promise<string[][]> {
     await expect.poll(() => page.locator("#users").getAttribute("aria-busy")).toBe("false");
-    return page.evaluate<string[][]>(`[...document.querySelectorAll("#users tbody tr")].map((tr) => [...tr.cells].map((td) => td.textContent))`);
+    // The columns shown per user (the first cell is the row's selection checkbox).
+    return page.evaluate<string[][]>(`[...document.querySelectorAll("#users tbody tr")].map((tr) => [...tr.querySelectorAll("td.upn, td.name, td.state-cell")].map((td) => td.textContent))`);
   }
   const asRows = (users: Row[]) => users.map((u) => [u.userPrincipalName, u.displayName, u.perUserMfaState]);
   const focusedId = (page: Page) => page.evaluate<string>("document.activeElement ? document.activeElement.id || document.activeElement.textContent || '' : ''");
@@ -109,10 +110,16 @@ describe.runIf(chromiumAvailable)("dashboard in Chromium: sign in, tenants, user
 
     const res = await page.goto(h.url);
     expect(res?.status()).toBe(200);
-    expect(res?.headers()["content-security-policy"]).toBe(DASHBOARD_CSP);
+    // With Entra sign-in configured (the harness's default), the authority may be fetched too: nothing else.
+    const config = (await h.call("/v1/dashboard/config")).body as { signIn: { entra?: EntraSignIn } };
+    expect(config.signIn.entra).toBeDefined();
+    expect(res?.headers()["content-security-policy"]).toBe(dashboardCsp(config.signIn.entra));
 
-    // Sign in: the key field has focus; a wrong key is refused in words, then the right one.
-    await expect.poll(() => focusedId(page)).toBe("api-key");
+    // Sign in: "Sign in with Microsoft" has focus; Tab reaches the API key, the second way. A wrong key is
+    // refused in words, then the right one.
+    await expect.poll(() => focusedId(page)).toBe("sign-in-entra");
+    await page.keyboard.press("Tab");
+    expect(await focusedId(page)).toBe("api-key");
     expect(await page.locator("label[for=api-key]").textContent()).toBe("API key");
     await page.keyboard.type("mfak_not-a-real-key");
     await page.keyboard.press("Enter");
@@ -122,10 +129,13 @@ describe.runIf(chromiumAvailable)("dashboard in Chromium: sign in, tenants, user
     await page.keyboard.type(key);
     await page.keyboard.press("Enter");
 
-    // Tenants: Tab from the heading to the first tenant, Enter opens it.
+    // Tenants: once the posture is read, Tab from the heading to Refresh, then the first tenant; Enter opens it.
     await expect.poll(() => page.locator("#tenants button").count()).toBe(2);
     expect(await page.evaluate("sessionStorage.getItem('mfactl.apiKey')")).toBe(key);
+    await expect.poll(() => page.locator("#posture-refresh").isVisible(), { timeout: 30_000 }).toBe(true);
     const tenant = h.emu.tenants[0]!.domain;
+    await page.keyboard.press("Tab");
+    expect(await focusedId(page)).toBe("posture-refresh");
     await page.keyboard.press("Tab");
     expect(await focusedId(page)).toBe(tenant);
     // The focus ring is visible.
