@@ -56,7 +56,8 @@ function drawShell(section: Section): void {
     el("span", { class: "visually-hidden" }, "Signed in as "),
     el("span", { id: "who-name", class: "who-name" }, name ?? "unknown caller"),
     " ",
-    el("span", { id: "who-role", class: `role role-${role ?? "none"}` }, role ?? "no role"),
+    // Until /v1/me answers, say nothing about the role rather than "no role".
+    me ? el("span", { id: "who-role", class: `role role-${role ?? "none"}` }, role ?? "no role") : "",
   );
 }
 
