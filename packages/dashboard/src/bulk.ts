@@ -254,7 +254,7 @@ export function bulkFlow(root: HTMLElement, nav: Nav, options: BulkOptions): () 
     if (cap.exceeded) {
       return el("p", { id: "bulk-cap", class: "error cap", role: "alert" }, `Over the run-size cap, so Apply stays off. ${cap.message ?? `This plan changes ${cap.changes} users, over the cap of ${cap.limit ?? "none"} (${cap.source}): narrow the selection.`}`);
     }
-    if (cap.limit === null) return el("p", { id: "bulk-cap", class: "cap" }, `Run-size cap: none (${cap.source}).`);
+    if (cap.limit === null) return el("p", { id: "bulk-cap", class: "cap" }, `Run-size cap: none set on this server (maxChanges in its profile sets one); this plan changes ${cap.changes}.`);
     return el("p", { id: "bulk-cap", class: "cap" }, `Run-size cap: ${cap.limit} (${cap.source}); this plan changes ${cap.changes}.`);
   }
 

@@ -4,7 +4,7 @@
  * dashboard at /. Signing in with an API key by keyboard (a wrong key first: refused in words), the
  * tenants, a tenant's users page by page from the server, search, the state filter, Next and
  * Previous, no horizontal overflow at 390 px, the strict CSP held (no violations, no other hosts),
- * and a screenshot in artifacts/dashboard-users.png. Without /usr/bin/chromium the browser test is
+ * and a screenshot in artifacts/dashboard/users-paging.png. Without /usr/bin/chromium the browser test is
  * skipped (with the reason printed), unless MFACTL_E2E=1 (CI), where that fails.
  */
 import { existsSync } from "node:fs";
@@ -23,7 +23,7 @@ import { startHarness, type Harness } from "./server-harness.test-helper.js";
 import { chromiumAvailable, launchChromium, requireChromium } from "../../render/src/chromium.test-helper.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-const SCREENSHOT = join(root, "artifacts/dashboard-users.png");
+const SCREENSHOT = join(root, "artifacts/dashboard/users-paging.png");
 /** The dashboard's page size (packages/dashboard/src/users.ts). */
 const PAGE_SIZE = 25;
 
@@ -200,7 +200,7 @@ describe.runIf(chromiumAvailable)("dashboard in Chromium: sign in, tenants, user
     expect(errors).toEqual([]);
     expect(await page.evaluate("window.cspViolations")).toEqual([]);
 
-    await mkdir(join(root, "artifacts"), { recursive: true });
+    await mkdir(join(root, "artifacts/dashboard"), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     console.log(`dashboard: screenshot in ${SCREENSHOT}`);
     await context.close();
