@@ -52,6 +52,18 @@ describe("createFetch over real HTTPS", () => {
     }
   });
 
+  it("rejectUnauthorized: false accepts the untrusted certificate (an explicit choice), with or without an extra CA", async () => {
+    for (const options of [{ rejectUnauthorized: false }, { rejectUnauthorized: false, caPem: caAndServerCertificate().ca.certPem }]) {
+      const http = createFetch(options);
+      try {
+        const res = await http.fetch(`${origin}/insecure`, { method: "GET" });
+        expect(await res.json()).toMatchObject({ path: "/insecure" });
+      } finally {
+        await http.close();
+      }
+    }
+  });
+
   it("an unrelated extra CA does not make the server trusted", async () => {
     const other = caAndServerCertificate();
     const http = createFetch({ caPem: other.ca.certPem });

@@ -9,6 +9,11 @@ export interface HttpOptions {
   keepAlive?: boolean | undefined;
   /** Connections per origin (default 64). */
   connectionsPerOrigin?: number | undefined;
+  /**
+   * false: accept any server certificate (n8n's "Ignore SSL Issues", an explicit choice of the
+   * person configuring it). Default true; prefer `caPem` to trust a private endpoint.
+   */
+  rejectUnauthorized?: boolean | undefined;
 }
 
 export interface HttpTransport {
@@ -32,7 +37,9 @@ export function createFetch(options: HttpOptions = {}): HttpTransport {
     // pipelining 0 turns keep-alive off in undici; 1 is a kept-alive connection without pipelining.
     pipelining: keepAlive ? 1 : 0,
     keepAliveTimeout: 30_000,
-    ...(secureContext ? { connect: { secureContext } } : {}),
+    ...(secureContext || options.rejectUnauthorized === false
+      ? { connect: { ...(secureContext ? { secureContext } : {}), ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) } }
+      : {}),
   });
   const fetch: FetchLike = (url, init) =>
     undiciFetch(url, { ...(init as unknown as UndiciRequestInit), dispatcher: agent }) as unknown as Promise<Response>;
