@@ -1,5 +1,5 @@
 import { ApiError, describeError, getJson } from "./api.js";
-import { dataTable, el, show, time } from "./dom.js";
+import { CursorPager, dataTable, el, show, time } from "./dom.js";
 import type { Nav } from "./main.js";
 import { actorNode } from "./runs.js";
 import { signedOut } from "./tenants.js";
@@ -53,8 +53,7 @@ export function auditScreen(root: HTMLElement, nav: Nav): () => void {
   const status = el("p", { id: "audit-status", role: "status" });
   const error = el("p", { id: "audit-error", class: "error", role: "alert" });
   const { table, body, row } = dataTable("audit", "Audit log entries, newest first", ["Time", "Actor", "Action", "Tenant", "Outcome", "Target / run", "Detail"]);
-  const previous = el("button", { type: "button", id: "audit-previous", disabled: true }, "Previous");
-  const next = el("button", { type: "button", id: "audit-next", disabled: true }, "Next");
+  const pages = new CursorPager("audit", load, () => table.getAttribute("aria-busy") === "true");
   show(
     root,
     el("h1", {}, "Audit log"),
@@ -63,11 +62,9 @@ export function auditScreen(root: HTMLElement, nav: Nav): () => void {
     status,
     error,
     table,
-    el("nav", { class: "pager", "aria-label": "Pages of the audit log" }, previous, next),
+    el("nav", { class: "pager", "aria-label": "Pages of the audit log" }, pages.previous, pages.next),
   );
 
-  let cursors: (string | undefined)[] = [undefined];
-  let nextCursor: string | undefined;
   let controller: AbortController | undefined;
 
   function query(): URLSearchParams {
@@ -85,10 +82,10 @@ export function auditScreen(root: HTMLElement, nav: Nav): () => void {
   function load(): void {
     controller?.abort();
     const ctrl = (controller = new AbortController());
-    const page = cursors.length - 1;
+    const page = pages.page;
     const params = query();
     const filtered = [...params.keys()].some((k) => k !== "limit");
-    const cursor = cursors[page];
+    const cursor = pages.cursor;
     if (cursor !== undefined) params.set("cursor", cursor);
     table.setAttribute("aria-busy", "true");
     status.textContent = "Loading the audit log…";
@@ -96,7 +93,7 @@ export function auditScreen(root: HTMLElement, nav: Nav): () => void {
       .then((answer) => {
         if (ctrl.signal.aborted) return;
         error.textContent = "";
-        nextCursor = answer.nextCursor === undefined ? undefined : String(answer.nextCursor);
+        pages.shown(answer.nextCursor);
         body.replaceChildren(...answer.entries.map(entryRow));
         const first = page * PAGE + 1;
         status.textContent =
@@ -106,8 +103,7 @@ export function auditScreen(root: HTMLElement, nav: Nav): () => void {
                 ? "No entries match the filters."
                 : "The audit log is empty."
               : "No more entries."
-            : `Page ${page + 1}: entries ${first}–${first + answer.entries.length - 1}${nextCursor ? "" : " (last page)"}${filtered ? ", filtered" : ""}.`;
-        setPager(page === 0, nextCursor === undefined);
+            : `Page ${page + 1}: entries ${first}–${first + answer.entries.length - 1}${pages.last ? " (last page)" : ""}${filtered ? ", filtered" : ""}.`;
         table.setAttribute("aria-busy", "false");
       })
       .catch((e: unknown) => {
@@ -115,7 +111,7 @@ export function auditScreen(root: HTMLElement, nav: Nav): () => void {
         if (e instanceof ApiError && e.status === 401) return signedOut(nav, e);
         status.textContent = "";
         error.textContent = `Could not read the audit log: ${describeError(e)}`;
-        setPager(page === 0, true);
+        pages.failed();
         table.setAttribute("aria-busy", "false");
       });
   }
@@ -132,35 +128,16 @@ export function auditScreen(root: HTMLElement, nav: Nav): () => void {
     );
   }
 
-  function setPager(noPrevious: boolean, noNext: boolean): void {
-    const focused = document.activeElement;
-    previous.disabled = noPrevious;
-    next.disabled = noNext;
-    if (focused === next && noNext && !noPrevious) previous.focus();
-    if (focused === previous && noPrevious && !noNext) next.focus();
-  }
-  const busy = () => table.getAttribute("aria-busy") === "true";
-
   filters.addEventListener("submit", (event) => {
     event.preventDefault();
-    cursors = [undefined];
+    pages.restart();
     load();
   });
   clear.addEventListener("click", () => {
     filters.reset();
-    cursors = [undefined];
+    pages.restart();
     load();
     actor.input.focus();
-  });
-  next.addEventListener("click", () => {
-    if (busy() || nextCursor === undefined) return;
-    cursors.push(nextCursor);
-    load();
-  });
-  previous.addEventListener("click", () => {
-    if (busy() || cursors.length <= 1) return;
-    cursors.pop();
-    load();
   });
   load();
   return () => controller?.abort();

@@ -45,3 +45,69 @@ export function time(iso: string | undefined): HTMLElement | string {
   if (Number.isNaN(at.getTime())) return iso;
   return el("time", { datetime: iso }, at.toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }));
 }
+
+/**
+ * Previous and Next over a server's cursors: page i is read with cursors[i] (the first page with
+ * none). The buttons stay enabled (and focused) while a page loads, and clicks wait for it;
+ * focus on a button that becomes disabled moves to the other one.
+ */
+export class CursorPager {
+  readonly previous: HTMLButtonElement;
+  readonly next: HTMLButtonElement;
+  private cursors: (string | undefined)[] = [undefined];
+  private nextCursor: string | undefined;
+
+  constructor(idPrefix: string, load: () => void, busy: () => boolean) {
+    this.previous = el("button", { type: "button", id: `${idPrefix}-previous`, disabled: true }, "Previous");
+    this.next = el("button", { type: "button", id: `${idPrefix}-next`, disabled: true }, "Next");
+    this.next.addEventListener("click", () => {
+      if (busy() || this.nextCursor === undefined) return;
+      this.cursors.push(this.nextCursor);
+      load();
+    });
+    this.previous.addEventListener("click", () => {
+      if (busy() || this.cursors.length <= 1) return;
+      this.cursors.pop();
+      load();
+    });
+  }
+
+  /** The page being read or shown, from 0. */
+  get page(): number {
+    return this.cursors.length - 1;
+  }
+
+  /** The cursor that reads that page. */
+  get cursor(): string | undefined {
+    return this.cursors[this.page];
+  }
+
+  /** Whether the page shown is the last one. */
+  get last(): boolean {
+    return this.nextCursor === undefined;
+  }
+
+  /** Back to the first page (a new search or filter); the caller loads it. */
+  restart(): void {
+    this.cursors = [undefined];
+  }
+
+  /** A page arrived: the server's cursor for the one after it (none on the last page). */
+  shown(nextCursor: string | number | undefined): void {
+    this.nextCursor = nextCursor === undefined ? undefined : String(nextCursor);
+    this.enable(this.page === 0, this.nextCursor === undefined);
+  }
+
+  /** A page could not be read: only Previous stays (when there is one). */
+  failed(): void {
+    this.enable(this.page === 0, true);
+  }
+
+  private enable(noPrevious: boolean, noNext: boolean): void {
+    const focused = document.activeElement;
+    this.previous.disabled = noPrevious;
+    this.next.disabled = noNext;
+    if (focused === this.next && noNext && !noPrevious) this.previous.focus();
+    if (focused === this.previous && noPrevious && !noNext) this.next.focus();
+  }
+}

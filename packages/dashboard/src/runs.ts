@@ -1,6 +1,6 @@
 import { ApiError, canWrite, describeActor, describeError, getJson } from "./api.js";
 import { formatCount } from "./charts.js";
-import { dataTable, el, show, time, type Child } from "./dom.js";
+import { CursorPager, dataTable, el, show, time, type Child } from "./dom.js";
 import { followJob, startJob, type Job, type JobChange } from "./jobs-api.js";
 import type { Nav } from "./main.js";
 import { signedOut } from "./tenants.js";
@@ -122,8 +122,7 @@ export function runScreen(root: HTMLElement, nav: Nav, runId: string): () => voi
   const changesStatus = el("p", { id: "changes-status", role: "status" });
   const changesError = el("p", { id: "changes-error", class: "error", role: "alert" });
   const { table, body, row } = dataTable("changes", `Changes of run ${runId}`, ["User", "Tenant", "Change", "Status", "Details"]);
-  const previous = el("button", { type: "button", id: "changes-previous", disabled: true }, "Previous");
-  const next = el("button", { type: "button", id: "changes-next", disabled: true }, "Next");
+  const pages = new CursorPager("changes", loadChanges, () => table.getAttribute("aria-busy") === "true");
   const changesSection = el(
     "section",
     { "aria-labelledby": "changes-title", hidden: true },
@@ -131,19 +130,16 @@ export function runScreen(root: HTMLElement, nav: Nav, runId: string): () => voi
     changesStatus,
     changesError,
     table,
-    el("nav", { class: "pager", "aria-label": "Pages of changes" }, previous, next),
+    el("nav", { class: "pager", "aria-label": "Pages of changes" }, pages.previous, pages.next),
   );
   show(root, el("a", { href: "#/runs", class: "back" }, "← All runs"), el("h1", {}, `Run ${runId}`), status, error, facts, undoSection, changesSection);
-
-  const cursors: (string | undefined)[] = [undefined];
-  let nextCursor: string | undefined;
 
   function loadChanges(): void {
     changes?.abort();
     const ctrl = (changes = new AbortController());
-    const page = cursors.length - 1;
+    const page = pages.page;
     const params = new URLSearchParams({ limit: String(CHANGES_PAGE) });
-    const cursor = cursors[page];
+    const cursor = pages.cursor;
     if (cursor !== undefined) params.set("cursor", cursor);
     table.setAttribute("aria-busy", "true");
     changesStatus.textContent = "Loading changes…";
@@ -151,11 +147,10 @@ export function runScreen(root: HTMLElement, nav: Nav, runId: string): () => voi
       .then((answer) => {
         if (ctrl.signal.aborted) return;
         changesError.textContent = "";
-        nextCursor = answer.nextCursor === undefined ? undefined : String(answer.nextCursor);
+        pages.shown(answer.nextCursor);
         body.replaceChildren(...answer.changes.map((c) => row(c.userPrincipalName || c.id, c.tenant, transition(c), badge(c.status), details(c))));
         const first = page * CHANGES_PAGE + 1;
-        changesStatus.textContent = answer.changes.length === 0 ? (page === 0 ? "This run has no changes." : "No more changes.") : `Changes ${first}–${first + answer.changes.length - 1}${nextCursor ? "" : " (last page)"}.`;
-        setPager(page === 0, nextCursor === undefined);
+        changesStatus.textContent = answer.changes.length === 0 ? (page === 0 ? "This run has no changes." : "No more changes.") : `Changes ${first}–${first + answer.changes.length - 1}${pages.last ? " (last page)" : ""}.`;
         table.setAttribute("aria-busy", "false");
       })
       .catch((e: unknown) => {
@@ -163,29 +158,11 @@ export function runScreen(root: HTMLElement, nav: Nav, runId: string): () => voi
         if (e instanceof ApiError && e.status === 401) return signedOut(nav, e);
         changesStatus.textContent = "";
         changesError.textContent = `Could not list the run's changes: ${describeError(e)}`;
-        setPager(page === 0, true);
+        pages.failed();
         table.setAttribute("aria-busy", "false");
       });
   }
 
-  function setPager(noPrevious: boolean, noNext: boolean): void {
-    const focused = document.activeElement;
-    previous.disabled = noPrevious;
-    next.disabled = noNext;
-    if (focused === next && noNext && !noPrevious) previous.focus();
-    if (focused === previous && noPrevious && !noNext) next.focus();
-  }
-  const busy = () => table.getAttribute("aria-busy") === "true";
-  next.addEventListener("click", () => {
-    if (busy() || nextCursor === undefined) return;
-    cursors.push(nextCursor);
-    loadChanges();
-  });
-  previous.addEventListener("click", () => {
-    if (busy() || cursors.length <= 1) return;
-    cursors.pop();
-    loadChanges();
-  });
 
   function drawFacts(run: Run, undoneBy: Run | undefined): void {
     const fact = (term: string, ...value: Child[]) => [el("dt", {}, term), el("dd", {}, ...value)];

@@ -1,7 +1,7 @@
 import "./users.css";
 import { ApiError, describeError, getJson, type Tenant, type UserRow, type UsersPage } from "./api.js";
 import { bulkFlow, type RequestedState, type SelectedUser } from "./bulk.js";
-import { el, show } from "./dom.js";
+import { CursorPager, el, show } from "./dom.js";
 import type { Nav } from "./main.js";
 
 export const PAGE_SIZE = 25;
@@ -84,16 +84,13 @@ export function usersScreen(root: HTMLElement, nav: Nav, tenant: Tenant): () => 
     el("thead", {}, el("tr", {}, el("th", { scope: "col", class: "select" }, pageBox), ...sortHeaders, el("th", { scope: "col" }, "State"))),
     body,
   );
-  const previous = el("button", { type: "button", id: "users-previous", disabled: true }, "Previous");
-  const next = el("button", { type: "button", id: "users-next", disabled: true }, "Next");
-  const pager = el("nav", { class: "pager", "aria-label": "Pages of users" }, previous, next);
+  const busy = () => table.getAttribute("aria-busy") === "true";
+  const pages = new CursorPager("users", load, busy);
+  const pager = el("nav", { class: "pager", "aria-label": "Pages of users" }, pages.previous, pages.next);
   const heading = el("h1", {}, name);
   const screen = [el("div", { class: "screen-links" }, back, posture), heading, filters, bulkBar, status, error, table, pager];
   show(root, ...screen);
 
-  // cursors[i] fetches page i (page 0 has none); nextCursor is the server's for the page after the one shown.
-  let cursors: (string | undefined)[] = [undefined];
-  let nextCursor: string | undefined;
   let controller: AbortController | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let shown: UserRow[] = [];
@@ -102,8 +99,8 @@ export function usersScreen(root: HTMLElement, nav: Nav, tenant: Tenant): () => 
   function load(): void {
     controller?.abort();
     const ctrl = (controller = new AbortController());
-    const pageIndex = cursors.length - 1;
-    const cursor = cursors[pageIndex];
+    const pageIndex = pages.page;
+    const cursor = pages.cursor;
     const text = search.value.trim();
     // The buttons stay enabled (and focused) while a page loads; clicks wait for it.
     table.setAttribute("aria-busy", "true");
@@ -113,15 +110,14 @@ export function usersScreen(root: HTMLElement, nav: Nav, tenant: Tenant): () => 
       .then((page) => {
         if (ctrl.signal.aborted) return;
         error.textContent = "";
-        nextCursor = page.nextCursor;
+        pages.shown(page.nextCursor);
         shown = page.users;
         body.replaceChildren(...page.users.map(row));
         // What the rows are for: the search latency benchmark waits for this (bench/src/dashboard-search.ts).
         table.dataset["search"] = text;
         syncPageBox();
         const first = pageIndex * PAGE_SIZE + 1;
-        status.textContent = page.users.length === 0 ? (pageIndex === 0 ? "No users match." : `Page ${pageIndex + 1}: no more users.`) : `Page ${pageIndex + 1}: users ${first}–${first + page.users.length - 1}${nextCursor ? "" : " (last page)"}.`;
-        setPager(pageIndex === 0, nextCursor === undefined);
+        status.textContent = page.users.length === 0 ? (pageIndex === 0 ? "No users match." : `Page ${pageIndex + 1}: no more users.`) : `Page ${pageIndex + 1}: users ${first}–${first + page.users.length - 1}${pages.last ? " (last page)" : ""}.`;
         table.setAttribute("aria-busy", "false");
       })
       .catch((e: unknown) => {
@@ -130,7 +126,7 @@ export function usersScreen(root: HTMLElement, nav: Nav, tenant: Tenant): () => 
         if (e instanceof ApiError && e.status === 401) return;
         status.textContent = "";
         error.textContent = `Could not list the users: ${describeError(e)}`;
-        setPager(pageIndex === 0, true);
+        pages.failed();
         table.setAttribute("aria-busy", "false");
       });
   }
@@ -177,21 +173,10 @@ export function usersScreen(root: HTMLElement, nav: Nav, tenant: Tenant): () => 
     syncPageBox();
   }
 
-  /** Disables what cannot be used; focus on a button that becomes disabled moves to the other one. */
-  function setPager(noPrevious: boolean, noNext: boolean): void {
-    const focused = document.activeElement;
-    previous.disabled = noPrevious;
-    next.disabled = noNext;
-    if (focused === next && noNext && !noPrevious) previous.focus();
-    if (focused === previous && noPrevious && !noNext) next.focus();
-  }
-
-  const busy = () => table.getAttribute("aria-busy") === "true";
-
   /** A new search, filter or order starts again at the first page. */
   function restart(): void {
     clearTimeout(timer);
-    cursors = [undefined];
+    pages.restart();
     load();
   }
 
@@ -257,16 +242,6 @@ export function usersScreen(root: HTMLElement, nav: Nav, tenant: Tenant): () => 
     clearTimeout(timer);
     controller?.abort();
     leaveBulk = bulkFlow(root, nav, { tenant, state: chosen, users: [...selection.values()], back: returnFromBulk });
-  });
-  next.addEventListener("click", () => {
-    if (busy() || nextCursor === undefined) return;
-    cursors.push(nextCursor);
-    load();
-  });
-  previous.addEventListener("click", () => {
-    if (busy() || cursors.length <= 1) return;
-    cursors.pop();
-    load();
   });
   back.addEventListener("click", () => nav.tenants());
   posture.addEventListener("click", () => nav.posture(tenant));
