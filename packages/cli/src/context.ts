@@ -1,8 +1,13 @@
 import { existsSync } from "node:fs";
 import {
   createBatchEngine,
+  createCippClient,
+  createFetch,
   createGraphClient,
+  UsageError,
   type BatchEngine,
+  type CippClient,
+  type HttpTransport,
   type EngineEvent,
   type GraphClient,
   type JournalStore,
@@ -10,8 +15,22 @@ import {
   type TransportEvent,
 } from "@mfactl/core";
 import { defaultJournalPath, isPostgresUrl, openStore, type MfactlStore } from "@mfactl/store";
+import type { BackendFlags } from "./backend-options.js";
 import { redactingWriter, type RedactingWriter } from "./redact.js";
-import { loadProfile, resolveSettings, type Env, type ProfileExtras, type ResolvedSettings, type Settings } from "./settings.js";
+import {
+  CIPP_ENV_VARS,
+  loadProfile,
+  resolveBackend,
+  resolveCippSettings,
+  resolveSettings,
+  type Backend,
+  type Env,
+  type LoadedProfile,
+  type ProfileExtras,
+  type ResolvedCippSettings,
+  type ResolvedSettings,
+  type Settings,
+} from "./settings.js";
 
 /** What a command gets from the process: streams, environment, cancellation. */
 export interface CliIo {
@@ -30,6 +49,8 @@ export interface GlobalOptions extends Settings {
   maxAttempts?: string;
   maxRetryWait?: string;
   timeout?: string;
+  /** A program-wide --backend, if the program defines one; a command's own --backend wins. */
+  backend?: string;
 }
 
 /** Per-invocation context: redacting writers, settings, and a Graph client built on demand. */
@@ -43,13 +64,18 @@ export class CommandContext {
   private client: GraphClient | undefined;
   private batchEngine: BatchEngine | undefined;
   private extras: ProfileExtras | undefined;
+  private loaded: LoadedProfile | undefined;
   private openJournal: Promise<MfactlStore> | undefined;
+  private backendChoice: BackendFlags = {};
+  private cippSettings: ResolvedCippSettings | undefined;
+  private cippClient: CippClient | undefined;
+  private cippHttp: HttpTransport | undefined;
 
   constructor(
     readonly io: CliIo,
     readonly globals: GlobalOptions,
   ) {
-    const initialSecrets = [io.env.MFACTL_CLIENT_SECRET, io.env.MFACTL_CERTIFICATE_PASSWORD, globals.clientSecret, dbPassword(globals.db), dbPassword(io.env.MFACTL_DB)].filter(
+    const initialSecrets = [io.env.MFACTL_CLIENT_SECRET, io.env[CIPP_ENV_VARS.clientSecret], io.env.MFACTL_CERTIFICATE_PASSWORD, globals.clientSecret, dbPassword(globals.db), dbPassword(io.env.MFACTL_DB)].filter(
       (s): s is string => !!s,
     );
     this.out = redactingWriter(io.stdout, initialSecrets);
@@ -59,7 +85,7 @@ export class CommandContext {
 
   resolveSettings(): ResolvedSettings {
     if (!this.settings) {
-      const { config, profile, verbose: _v, db: _d, maxAttempts: _m, maxRetryWait: _w, timeout: _t, ...flags } = this.globals;
+      const { config, profile, verbose: _v, db: _d, maxAttempts: _m, maxRetryWait: _w, timeout: _t, backend: _b, ...flags } = this.globals;
       this.settings = resolveSettings({ ...flags, config, profile }, this.io.env);
       this.out.addSecrets(this.settings.secrets);
       this.err.addSecrets(this.settings.secrets);
@@ -69,8 +95,69 @@ export class CommandContext {
 
   /** The profile's tenant list, guard rails and journal path; needs no credentials. */
   profileExtras(): ProfileExtras {
-    this.extras ??= loadProfile({ config: this.globals.config, profile: this.globals.profile }, this.io.env).extras;
+    this.extras ??= this.profile().extras;
     return this.extras;
+  }
+
+  private profile(): LoadedProfile {
+    this.loaded ??= loadProfile({ config: this.globals.config, profile: this.globals.profile }, this.io.env);
+    return this.loaded;
+  }
+
+  /** A command that can work through CIPP hands over its --backend and --cipp-* flags before anything else. */
+  useBackendFlags(flags: BackendFlags): void {
+    this.backendChoice = flags;
+  }
+
+  /** --backend (the command's, then the program's), MFACTL_BACKEND, the profile's backend, else graph. */
+  backend(): Backend {
+    const backend = resolveBackend(this.backendChoice.backend ?? this.globals.backend, this.io.env, this.profile());
+    const cippFlag = this.backendChoice.cippUrl !== undefined ? "--cipp-url" : this.backendChoice.cippTenantId !== undefined ? "--cipp-tenant-id" : this.backendChoice.cippClientId !== undefined ? "--cipp-client-id" : undefined;
+    if (backend === "graph" && cippFlag) throw new UsageError(`${cippFlag} is a setting of the CIPP backend: add --backend cipp (or set backend: cipp in the profile).`);
+    return backend;
+  }
+
+  /** The CIPP backend's settings (URL, API client, shared authority host and CA). */
+  resolveCippSettings(): ResolvedCippSettings {
+    if (!this.cippSettings) {
+      const { cippUrl, cippTenantId, cippClientId } = this.backendChoice;
+      const { authorityHost, caFile, tenant, config, profile } = this.globals;
+      this.cippSettings = resolveCippSettings(stripUndefined({ cippUrl, cippTenantId, cippClientId, authorityHost, caFile, tenant, config, profile }), this.io.env);
+      this.out.addSecrets(this.cippSettings.secrets);
+      this.err.addSecrets(this.cippSettings.secrets);
+    }
+    return this.cippSettings;
+  }
+
+  /** The default tenant and the profile's tenant list, from the settings of the backend in use. */
+  tenantSettings(): { defaultTenant: string | undefined; tenants: string[] } {
+    return this.backend() === "cipp" ? this.resolveCippSettings() : this.resolveSettings();
+  }
+
+  /** A client of the CIPP instance, built on demand (no request until a command uses it). */
+  cipp(retry: Partial<RetryPolicy>): CippClient {
+    if (!this.cippClient) {
+      const s = this.resolveCippSettings();
+      this.cippHttp = createFetch({ caPem: s.caPem });
+      this.cippClient = createCippClient({
+        url: s.url,
+        tenantId: s.tenantId,
+        clientId: s.clientId,
+        clientSecret: s.clientSecret,
+        authorityHost: s.authorityHost,
+        fetch: this.cippHttp.fetch,
+        retry,
+        ...(this.verbose ? { onEvent: (e: TransportEvent) => this.err.write(`${describeEvent(e, "cipp")}\n`) } : {}),
+      });
+    }
+    return this.cippClient;
+  }
+
+  /** Commands other than get, set and report reach Graph only. */
+  private requireGraph(): void {
+    if (this.backend() !== "cipp") return;
+    const source = this.backendChoice.backend !== undefined || this.globals.backend !== undefined ? "--backend cipp" : this.io.env[CIPP_ENV_VARS.backend] ? `${CIPP_ENV_VARS.backend}=cipp` : "the profile's backend: cipp";
+    throw new UsageError(`This command works with the Graph backend only (${source} was given); get, set and report work through CIPP. Use the Graph backend (${CIPP_ENV_VARS.backend}=graph, or a profile without backend: cipp).`);
   }
 
   /** --db, then MFACTL_DB, then the profile's db, then the user's state directory. */
@@ -96,12 +183,13 @@ export class CommandContext {
     return this.journal();
   }
 
-  /** Who the journal names as making the changes: the app the CLI signs in as. */
+  /** Who the journal names as making the changes: the app the CLI signs in as (CIPP's API client through CIPP). */
   actor(): string {
-    return `app:${this.resolveSettings().connection.clientId}`;
+    return `app:${this.backend() === "cipp" ? this.resolveCippSettings().clientId : this.resolveSettings().connection.clientId}`;
   }
 
   graph(retry: Partial<RetryPolicy>): GraphClient {
+    this.requireGraph();
     if (!this.client) {
       const { connection } = this.resolveSettings();
       this.client = createGraphClient({
@@ -115,6 +203,7 @@ export class CommandContext {
 
   /** The throttle-aware batch engine over the same client (bulk commands). */
   engine(retry: Partial<RetryPolicy>): BatchEngine {
+    this.requireGraph();
     if (!this.batchEngine) {
       this.batchEngine = createBatchEngine(this.graph(retry), {
         ...(this.verbose ? { onEvent: (e: EngineEvent) => this.err.write(`${describeEngineEvent(e)}\n`) } : {}),
@@ -126,6 +215,7 @@ export class CommandContext {
   async close(): Promise<void> {
     await this.batchEngine?.close();
     await this.client?.close();
+    await this.cippHttp?.close();
     const journal = this.openJournal;
     this.openJournal = undefined;
     if (journal) await journal.then((j) => j.close()).catch(() => undefined);
@@ -143,12 +233,16 @@ function dbPassword(spec: string | undefined): string | undefined {
   }
 }
 
-function describeEvent(e: TransportEvent): string {
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function describeEvent(e: TransportEvent, service: "graph" | "cipp" = "graph"): string {
   switch (e.type) {
     case "request":
-      return `[graph] ${e.method} ${e.url} (attempt ${e.attempt})`;
+      return `[${service}] ${e.method} ${e.url} (attempt ${e.attempt})`;
     case "response":
-      return `[graph] ${e.status} ${e.method} ${e.url} in ${Math.round(e.durationMs)} ms, request id ${e.requestId ?? "-"}`;
+      return `[${service}] ${e.status} ${e.method} ${e.url} in ${Math.round(e.durationMs)} ms, request id ${e.requestId ?? "-"}`;
     case "retry":
       return `[retry] ${e.method} ${e.url}: ${e.reason}; attempt ${e.attempt + 1} in ${Math.round(e.delayMs)} ms`;
     case "token":

@@ -57,6 +57,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option("--authority-host <url>", `Entra authority host (env ${ENV_VARS.authorityHost}; default https://login.microsoftonline.com)`)
     .option("--graph-url <url>", `Microsoft Graph URL (env ${ENV_VARS.graphUrl}; default https://graph.microsoft.com)`)
     .option("--ca-file <file>", `extra CA certificate(s) to trust, PEM (env ${ENV_VARS.caFile}), e.g. the emulator's`)
+    .option("--backend <graph|cipp>", "where per-user MFA is read and set: Microsoft Graph (default) or a CIPP instance (get, set and report only; env MFACTL_BACKEND; docs/backends.md)")
     .option("--db <path>", "journal database: an SQLite file or a postgres:// URL (env MFACTL_DB; default ~/.local/state/mfactl/journal.db)")
     .option("--max-attempts <n>", "attempts per request on 429/503/504 and network errors (default 6)")
     .option("--max-retry-wait <seconds>", "longest wait before a retry, Retry-After included (default 180)")

@@ -33,9 +33,27 @@ const ProfileExtrasSchema = z.object({
 });
 export type ProfileExtras = z.infer<typeof ProfileExtrasSchema>;
 
+/** Which service mfactl changes per-user MFA through (docs/backends.md). */
+export const BACKENDS = ["graph", "cipp"] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+/** The profile's `cipp` block: a CIPP instance and its API client (the secret preferably from MFACTL_CIPP_CLIENT_SECRET). */
+const CippProfileSchema = z
+  .object({
+    url: z.url({ protocol: /^https$/ }),
+    tenantId: z.string().min(1),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+  })
+  .partial()
+  .strict();
+export type CippProfile = z.infer<typeof CippProfileSchema>;
+
 const ConfigFileSchema = z.object({
   defaultProfile: z.string().optional(),
-  profiles: z.record(z.string(), SettingsSchema.extend(ProfileExtrasSchema.shape).strict()).default({}),
+  profiles: z
+    .record(z.string(), SettingsSchema.extend(ProfileExtrasSchema.shape).extend({ backend: z.enum(BACKENDS).optional(), cipp: CippProfileSchema.optional() }).strict())
+    .default({}),
 });
 
 /** Environment variable for each setting. */
@@ -62,6 +80,9 @@ export interface LoadedProfile {
   settings: Settings;
   extras: ProfileExtras;
   name: string | undefined;
+  /** The profile's `backend` and `cipp` block, when it has them. */
+  backend?: Backend | undefined;
+  cipp?: CippProfile | undefined;
 }
 
 /** The profile from the config file (none when there is no file), without checking credentials. */
@@ -79,9 +100,9 @@ export function loadProfile(flags: { config?: string | undefined; profile?: stri
       const known = Object.keys(config.profiles);
       throw new UsageError(`Profile "${name}" not found in ${path}${known.length ? `; profiles there: ${known.join(", ")}` : ""}.`);
     }
-    const { tenants, protectedAccounts, maxChanges, db, ...settings } = profile;
+    const { tenants, protectedAccounts, maxChanges, db, backend, cipp, ...settings } = profile;
     const extras: ProfileExtras = stripUndefined({ tenants, protectedAccounts, maxChanges, db: db === undefined || isAbsolute(db) || /^postgres(ql)?:\/\//i.test(db) ? db : resolve(dirname(path), db) });
-    return { settings: relativeTo(dirname(path), settings), extras, name };
+    return { settings: relativeTo(dirname(path), settings), extras, name, backend, cipp };
   }
   if (explicitConfig) throw new UsageError(`Config file ${path} does not exist.`);
   if (profileName !== undefined) throw new UsageError(`Profile "${profileName}" was asked for, but there is no config file at ${path}.`);
@@ -105,19 +126,9 @@ export interface ResolvedSettings {
  */
 export function resolveSettings(flags: Settings & { config?: string | undefined; profile?: string | undefined }, env: Env): ResolvedSettings {
   const loaded = loadProfile(flags, env);
-  const fromProfile = loaded.settings;
   const profileTenants = loaded.extras.tenants ?? [];
   const usedProfile = loaded.name;
-
-  const fromEnv = parseSettings(
-    Object.fromEntries(Object.entries(ENV_VARS).flatMap(([key, name]) => (env[name] ? [[key, env[name]]] : []))),
-    "environment",
-  );
-  const fromFlags = parseSettings(
-    Object.fromEntries(Object.entries(flags).filter(([key, value]) => key in ENV_VARS && value !== undefined)),
-    "flags",
-  );
-  const merged: Settings = { ...fromProfile, ...fromEnv, ...fromFlags };
+  const merged = mergeSettings(flags, env, loaded);
 
   if (!merged.clientId) {
     throw new UsageError("No client id: set --client-id, MFACTL_CLIENT_ID or clientId in a profile (see docs/setup.md).");
@@ -141,6 +152,104 @@ export function resolveSettings(flags: Settings & { config?: string | undefined;
     secrets,
   };
 }
+
+/** Flag over environment over profile, for the settings every backend shares. */
+function mergeSettings(flags: Settings, env: Env, loaded: LoadedProfile): Settings {
+  const fromEnv = parseSettings(
+    Object.fromEntries(Object.entries(ENV_VARS).flatMap(([key, name]) => (env[name] ? [[key, env[name]]] : []))),
+    "environment",
+  );
+  const fromFlags = parseSettings(
+    Object.fromEntries(Object.entries(flags).filter(([key, value]) => key in ENV_VARS && value !== undefined)),
+    "flags",
+  );
+  return { ...loaded.settings, ...fromEnv, ...fromFlags };
+}
+
+/** Environment variables of the CIPP backend. The secret has no flag: a flag's value shows in the process list. */
+export const CIPP_ENV_VARS = {
+  backend: "MFACTL_BACKEND",
+  url: "MFACTL_CIPP_URL",
+  tenantId: "MFACTL_CIPP_TENANT_ID",
+  clientId: "MFACTL_CIPP_CLIENT_ID",
+  clientSecret: "MFACTL_CIPP_CLIENT_SECRET",
+} as const;
+
+/** `--backend`, then MFACTL_BACKEND, then the profile's `backend`, then graph. */
+export function resolveBackend(flag: string | undefined, env: Env, profile: Pick<LoadedProfile, "backend">): Backend {
+  const fromEnv = env[CIPP_ENV_VARS.backend] || undefined;
+  const value = flag ?? fromEnv ?? profile.backend ?? "graph";
+  if (!(BACKENDS as readonly string[]).includes(value)) {
+    throw new UsageError(`Invalid ${flag !== undefined ? "--backend" : CIPP_ENV_VARS.backend} ${JSON.stringify(value)}: expected ${BACKENDS.join(" or ")}.`);
+  }
+  return value as Backend;
+}
+
+export interface CippFlags {
+  cippUrl?: string | undefined;
+  cippTenantId?: string | undefined;
+  cippClientId?: string | undefined;
+}
+
+export interface ResolvedCippSettings {
+  /** The CIPP instance, e.g. https://cipp.contoso.com. */
+  url: string;
+  /** The tenant CIPP's API client is registered in. */
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  authorityHost: string;
+  caPem?: string | undefined;
+  /** The customer tenant from the profile or environment, when no flag gives one. */
+  defaultTenant: string | undefined;
+  /** The profile's tenant list: what `--all-tenants` means. */
+  tenants: string[];
+  profile: string | undefined;
+  /** Secret values to scrub from anything printed. */
+  secrets: string[];
+}
+
+/**
+ * The CIPP backend's settings: `--cipp-*` flag > MFACTL_CIPP_* > the profile's `cipp` block. The authority host, the
+ * extra CA and the default tenant are the shared settings (--authority-host, --ca-file, --tenant and their variables).
+ * Graph's client id and credential are not needed.
+ */
+export function resolveCippSettings(flags: CippFlags & Settings & { config?: string | undefined; profile?: string | undefined }, env: Env): ResolvedCippSettings {
+  const loaded = loadProfile(flags, env);
+  const { cippUrl, cippTenantId, cippClientId, ...shared } = flags;
+  const merged = mergeSettings(shared, env, loaded);
+  const fromEnv = (key: keyof typeof CIPP_ENV_VARS) => env[CIPP_ENV_VARS[key]] || undefined;
+  const pick = (flag: string | undefined, key: "url" | "tenantId" | "clientId", flagName: string): string => {
+    const value = flag ?? fromEnv(key) ?? loaded.cipp?.[key];
+    if (value === undefined || value.trim() === "")
+      throw new UsageError(`The CIPP backend needs ${describeCipp[key]}: set ${flagName}, ${CIPP_ENV_VARS[key]} or cipp.${key} in the profile (see docs/backends.md).`);
+    return value.trim();
+  };
+  const url = pick(cippUrl, "url", "--cipp-url");
+  if (!/^https:\/\/[^\s/]/i.test(url) || !URL.canParse(url)) {
+    const source = cippUrl !== undefined ? "--cipp-url" : fromEnv("url") !== undefined ? CIPP_ENV_VARS.url : "the profile's cipp.url";
+    throw new UsageError(`Invalid ${source}: expected an https:// URL such as https://cipp.contoso.com.`);
+  }
+  const tenantId = pick(cippTenantId, "tenantId", "--cipp-tenant-id");
+  const clientId = pick(cippClientId, "clientId", "--cipp-client-id");
+  const clientSecret = fromEnv("clientSecret") ?? loaded.cipp?.clientSecret;
+  if (!clientSecret) throw new UsageError(`The CIPP backend needs the secret of CIPP's API client: set ${CIPP_ENV_VARS.clientSecret} (or cipp.clientSecret in the profile; see docs/backends.md).`);
+  const caPem = merged.caFile ? readFileOrFail(merged.caFile, "CA file") : undefined;
+  return {
+    url: trimSlash(url),
+    tenantId,
+    clientId,
+    clientSecret,
+    authorityHost: trimSlash(merged.authorityHost ?? MICROSOFT_AUTHORITY_HOST),
+    ...(caPem ? { caPem } : {}),
+    defaultTenant: merged.tenant,
+    tenants: loaded.extras.tenants ?? [],
+    profile: loaded.name,
+    secrets: [clientSecret],
+  };
+}
+
+const describeCipp = { url: "the CIPP URL", tenantId: "the tenant id of CIPP's API client (the tenant CIPP runs in)", clientId: "the client id of CIPP's API client" } as const;
 
 function readConfig(path: string): z.infer<typeof ConfigFileSchema> {
   let raw: unknown;

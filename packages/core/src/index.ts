@@ -47,3 +47,4 @@ export * from "./access/types.js";
 export * from "./access/memory-access.js";
 export * from "./journal/undo-prepare.js";
 export * from "./operations/users-page.js";
+export * from "./backends/cipp/index.js";

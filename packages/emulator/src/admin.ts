@@ -3,6 +3,7 @@ import {
   appFromRegistration, appIsNamed, ensurePresence, validateApiRoles, validateRedirectUris, validateRoles,
   type AppRecord, type AppRegistration, type RedirectUris,
 } from "./apps.js";
+import type { CippInfo } from "./cipp-apps.js";
 import type { Endpoints } from "./endpoints.js";
 import type { FaultInjector, FaultRule } from "./faults.js";
 import {
@@ -168,6 +169,8 @@ export interface AppCredentials {
   apiApp: ApiAppInfo;
   apiCallers: ApiCallers;
   dashboardApp: DashboardAppInfo;
+  /** The emulated CIPP instance: its URL, the CIPP-API app and credentials that may call it. */
+  cipp: CippInfo;
 }
 
 /** A token with chosen claims, for negative tests of a relying party (POST /tokens). */
@@ -329,7 +332,13 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 /** Ten years either way: enough for any test, and exp stays a sane number. */
 const MAX_OFFSET_SECONDS = 10 * 366 * 86_400;
 
-export function createAdmin(state: EmulatorState, throttler: Throttler, faults: FaultInjector, tokens: TokenService, endpoints: Endpoints): EmulatorAdmin {
+/** The emulated CIPP as the admin operations see it: re-registered after every re-seed. */
+export interface CippAdmin {
+  seed(): void;
+  info(): CippInfo;
+}
+
+export function createAdmin(state: EmulatorState, throttler: Throttler, faults: FaultInjector, tokens: TokenService, endpoints: Endpoints, cipp: CippAdmin): EmulatorAdmin {
   const tenant = (ref: string): Tenant => {
     const t = state.findTenant(ref);
     if (!t) throw new NotFoundError(`tenant '${ref}' not found`);
@@ -412,6 +421,7 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
   };
   const reset = () => {
     state.reseed(state.seedParams);
+    cipp.seed();
     throttler.reset();
     faults.reset(state.seedParams.seed);
   };
@@ -436,6 +446,7 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
         tenantId: state.tenants[0]?.id ?? "",
         redirectUris: { web: [...state.dashboardApp.redirectUris.web], spa: [...state.dashboardApp.redirectUris.spa] },
       },
+      cipp: cipp.info(),
     }),
     userPassword: (t, ref) => {
       const te = tenant(t);

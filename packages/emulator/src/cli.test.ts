@@ -101,7 +101,7 @@ describe("bin.js --json", () => {
       const lines = out.split("\n").filter(Boolean);
       expect(lines).toHaveLength(1);
       const facts = JSON.parse(lines[0]!) as Record<string, unknown>;
-      expect(Object.keys(facts)).toEqual(["authorityHost", "graphUrl", "adminUrl", "caFile", "clientId", "clientSecret", "certificateFile", "tenants", "apiApp", "apiCallers", "dashboardApp"]);
+      expect(Object.keys(facts)).toEqual(["authorityHost", "graphUrl", "adminUrl", "caFile", "clientId", "clientSecret", "certificateFile", "tenants", "apiApp", "apiCallers", "dashboardApp", "cipp"]);
       expect(facts["authorityHost"]).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       expect(facts["graphUrl"]).toBe(`${facts["authorityHost"] as string}/graph`);
       expect(facts["adminUrl"]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -111,6 +111,8 @@ describe("bin.js --json", () => {
       const apiApp = facts["apiApp"] as { clientId: string; identifierUri: string; tenantId: string };
       expect(apiApp).toMatchObject({ identifierUri: `api://${apiApp.clientId}`, tenantId: tenants[0]!.id });
       expect(Object.keys(facts["apiCallers"] as object)).toEqual(["readWrite", "readOnly"]);
+      const cipp = facts["cipp"] as { url: string; clientId: string; identifierUri: string; tenantId: string; caller: { clientId: string } };
+      expect(cipp).toMatchObject({ url: `${facts["authorityHost"] as string}/cipp`, identifierUri: `api://${cipp.clientId}`, tenantId: tenants[0]!.id, caller: { clientId: cipp.clientId } });
       const ca = readFileSync(facts["caFile"] as string, "utf8");
       const discovery = await send(`${facts["authorityHost"] as string}/${tenants[0]!.domain}/v2.0/.well-known/openid-configuration`, { ca });
       expect(discovery.status).toBe(200);

@@ -128,6 +128,7 @@ function facts(e: RunningEmulator) {
     apiApp: e.apiApp,
     apiCallers: e.apiCallers,
     dashboardApp: e.dashboardApp,
+    cipp: e.cipp,
   };
 }
 
@@ -149,6 +150,8 @@ ${tenants}
                    secrets: GET ${f.adminUrl}/apps/seeded
   dashboard app    ${f.dashboardApp.clientId} (SPA; register redirect URIs: PUT ${f.adminUrl}/apps/${f.dashboardApp.clientId}/redirect-uris)
                    user passwords: GET ${f.adminUrl}/tenants/{tenant}/users/{upn}/password
+  CIPP             ${f.cipp.url}  (CIPP-API ${f.cipp.identifierUri}, tenant ${f.cipp.tenantId};
+                   client id ${f.cipp.caller.clientId}, secret: GET ${f.adminUrl}/apps/seeded)
 
 Point mfactl at it:
   export MFACTL_AUTHORITY_HOST=${f.authorityHost}

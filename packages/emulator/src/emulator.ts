@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { createAdmin, tenantSummary, type ApiAppInfo, type ApiCallers, type DashboardAppInfo, type EmulatorAdmin, type MintedToken, type MintTokenRequest } from "./admin.js";
 import { adminRoutes, handleAdmin } from "./admin-routes.js";
 import { describeCertificate, generateTlsMaterial } from "./ca.js";
+import type { CippInfo } from "./cipp-apps.js";
+import { CippService } from "./cipp-routes.js";
 import { Endpoints } from "./endpoints.js";
 import { EntraRoutes } from "./entra-routes.js";
 import { FaultInjector } from "./faults.js";
@@ -44,6 +46,12 @@ export interface RunningEmulator {
    * code flow + PKCE. It has no redirect URI until one is registered: `admin.setRedirectUris(clientId, { spa: [...] })`.
    */
   dashboardApp: DashboardAppInfo;
+  /**
+   * An emulated CIPP instance at `${url}/api/<Endpoint>` (ExecPerUserMFA, ListPerUserMFA, ListMFAUsers), changing the same
+   * tenants as Graph. Call it with a client-credentials token from `tenantId` for `${identifierUri}/.default` (the
+   * "CIPP-API" app, v1.0 tokens) using `caller`'s credentials: as in CIPP, the API client is its own resource.
+   */
+  cipp: CippInfo;
   /** A seeded user's password for the sign-in page (tenant id or domain; user id or UPN). Same as admin.userPassword. */
   userPassword(tenant: string, user: string): string;
   /** New signing key (published in the JWKS at once); retireOld drops every older key. Same as admin.rotateSigningKey. */
@@ -81,7 +89,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const throttler = new Throttler(clock, config);
   const faults = new FaultInjector(config, seedParams.seed);
   const endpoints = new Endpoints(port);
-  const admin = createAdmin(state, throttler, faults, tokens, endpoints);
+  const cipp = new CippService(state, tokens, endpoints, faults, throttler);
+  const admin = createAdmin(state, throttler, faults, tokens, endpoints, cipp);
   const entra = new EntraRoutes(state, tokens, endpoints);
   const graph = new GraphService(state, tokens, endpoints, throttler, faults);
   const routes = adminRoutes(admin);
@@ -92,7 +101,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
       { key: tls.server.keyPem, cert: tls.server.certPem },
       { port, adminPort },
       {
-        main: (ctx) => (ctx.rawUrl === "/graph" || ctx.rawUrl.startsWith("/graph/") || ctx.rawUrl.startsWith("/graph?") ? graph.handleHttp(ctx) : entra.handle(ctx)),
+        main: (ctx) => {
+          if (ctx.rawUrl === "/graph" || ctx.rawUrl.startsWith("/graph/") || ctx.rawUrl.startsWith("/graph?")) return graph.handleHttp(ctx);
+          if (ctx.rawUrl.startsWith("/cipp/")) return cipp.handle(ctx);
+          return entra.handle(ctx);
+        },
         admin: (method, rawPath, body) => handleAdmin(routes, method, rawPath, body),
         latencyMs: () => config.latencyMs,
       },
@@ -129,6 +142,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     },
     get dashboardApp() {
       return admin.credentials().dashboardApp;
+    },
+    get cipp() {
+      return admin.credentials().cipp;
     },
     userPassword: (tenant, user) => admin.userPassword(tenant, user),
     rotateSigningKey: (options) => admin.rotateSigningKey(options),

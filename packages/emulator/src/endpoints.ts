@@ -16,6 +16,11 @@ export class Endpoints {
     return `${this.authorityHost}/graph`;
   }
 
+  /** The emulated CIPP instance: its API lives at /cipp/api/<Endpoint>. */
+  get cippUrl(): string {
+    return `${this.authorityHost}/cipp`;
+  }
+
   /** Every origin the server certificate covers. */
   origins(): string[] {
     return [`https://127.0.0.1:${this.port}`, `https://localhost:${this.port}`, `https://[::1]:${this.port}`];

@@ -5,6 +5,7 @@ export {
   DEFAULT_THROTTLE_LIMITS,
   FAULT_KINDS,
   InvalidOptionError,
+  type CippWeaknesses,
   type ConfigPatch,
   type EmulatorClock,
   type EmulatorOptions,
@@ -39,6 +40,7 @@ export {
 export type { AuthenticationStrength, ConditionalAccessPolicy, ConditionalAccessPolicyState } from "./model.js";
 export type { AccessTokenVersion, AppRegistration, RedirectUris } from "./apps.js";
 export type { SigningKeyRotation, SigningKeyView } from "./tokens.js";
+export { CIPP_API_ROLE, type CippInfo } from "./cipp-apps.js";
 export type { FaultRule } from "./faults.js";
 export type { EmulatorStats } from "./state.js";
 export { budgetSeconds, ceiling, requestCostOf, requestDemand, type BudgetTime, type Ceiling, type TenantDemand } from "./ceiling.js";

@@ -55,6 +55,20 @@ export const DEFAULT_THROTTLE_LIMITS: ThrottleLimits = {
 export type FaultKind = "429" | "503" | "504" | "reset" | "slow";
 export const FAULT_KINDS: readonly FaultKind[] = ["429", "503", "504", "reset", "slow"];
 
+/**
+ * Weaknesses of the real CIPP that its emulated endpoints can reproduce (cipp-api.md, "Known weaknesses"); all off by
+ * default, so the emulated CIPP behaves as a careful one would.
+ */
+export interface CippWeaknesses {
+  /** ExecPerUserMFA answers 200 "Successfully set ..." even when its Graph change failed (CIPP never checks the $batch item). */
+  misreportFailures: boolean;
+  /**
+   * ExecPerUserMFA picks the user as the current CIPP does: `userPrincipalName`, and `userId` only when that UPN is a
+   * guest's (#EXT#). A body with only `userId` then "succeeds" without changing anything.
+   */
+  ignoreUserId: boolean;
+}
+
 /** Milliseconds since the epoch; inject one so throttling and expiry tests never sleep. */
 export interface EmulatorClock {
   now(): number;
@@ -90,6 +104,8 @@ export interface EmulatorOptions {
   dataDir?: string;
   /** Time source for throttling and tokens; default Date.now. */
   clock?: EmulatorClock;
+  /** Weaknesses of the emulated CIPP instance to reproduce (default none). */
+  cipp?: Partial<CippWeaknesses>;
 }
 
 /** The settings that PATCH /config may change at run time. */
@@ -102,6 +118,7 @@ export interface RuntimeConfig {
   throttle: "realistic" | "off";
   throttleLimits: ThrottleLimits;
   omitPerUserMfaStateInList: boolean;
+  cipp: CippWeaknesses;
 }
 
 export interface ConfigPatch {
@@ -113,6 +130,7 @@ export interface ConfigPatch {
   throttle?: "realistic" | "off";
   throttleLimits?: Partial<ThrottleLimits>;
   omitPerUserMfaStateInList?: boolean;
+  cipp?: Partial<CippWeaknesses>;
 }
 
 export interface SeedParams {
@@ -164,6 +182,13 @@ export function validateConfigPatch(p: ConfigPatch): void {
     );
   if (p.throttle !== undefined) check(p.throttle === "realistic" || p.throttle === "off", `throttle must be "realistic" or "off", got ${String(p.throttle)}`);
   if (p.omitPerUserMfaStateInList !== undefined) check(typeof p.omitPerUserMfaStateInList === "boolean", "omitPerUserMfaStateInList must be a boolean");
+  if (p.cipp !== undefined) {
+    check(typeof p.cipp === "object" && p.cipp !== null && !Array.isArray(p.cipp), "cipp must be an object, e.g. {\"misreportFailures\": true}");
+    for (const [k, v] of Object.entries(p.cipp)) {
+      check(k === "misreportFailures" || k === "ignoreUserId", `unknown CIPP weakness "${k}"; known: misreportFailures, ignoreUserId`);
+      check(typeof v === "boolean", `cipp.${k} must be a boolean`);
+    }
+  }
   if (p.throttleLimits !== undefined) {
     check(typeof p.throttleLimits === "object" && p.throttleLimits !== null, "throttleLimits must be an object");
     for (const [k, v] of Object.entries(p.throttleLimits)) {
@@ -183,6 +208,7 @@ export function applyConfigPatch(config: RuntimeConfig, p: ConfigPatch): void {
   if (p.throttle !== undefined) config.throttle = p.throttle;
   if (p.omitPerUserMfaStateInList !== undefined) config.omitPerUserMfaStateInList = p.omitPerUserMfaStateInList;
   if (p.throttleLimits !== undefined) config.throttleLimits = { ...config.throttleLimits, ...p.throttleLimits };
+  if (p.cipp !== undefined) config.cipp = { ...config.cipp, ...p.cipp };
 }
 
 export function runtimeConfigFrom(options: EmulatorOptions): RuntimeConfig {
@@ -195,6 +221,7 @@ export function runtimeConfigFrom(options: EmulatorOptions): RuntimeConfig {
     throttle: "realistic",
     throttleLimits: { ...DEFAULT_THROTTLE_LIMITS },
     omitPerUserMfaStateInList: false,
+    cipp: { misreportFailures: false, ignoreUserId: false },
   };
   const patch: ConfigPatch = {};
   if (options.tokenLifetimeSeconds !== undefined) patch.tokenLifetimeSeconds = options.tokenLifetimeSeconds;
@@ -205,6 +232,7 @@ export function runtimeConfigFrom(options: EmulatorOptions): RuntimeConfig {
   if (options.throttle !== undefined) patch.throttle = options.throttle;
   if (options.throttleLimits !== undefined) patch.throttleLimits = options.throttleLimits;
   if (options.omitPerUserMfaStateInList !== undefined) patch.omitPerUserMfaStateInList = options.omitPerUserMfaStateInList;
+  if (options.cipp !== undefined) patch.cipp = options.cipp;
   applyConfigPatch(config, patch);
   return config;
 }

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
-import { MFA_STATES, parseInput, setUserMfa, UserMfaSetInputSchema, type UserMfaChange } from "@mfactl/core";
+import { cippSetUserMfa, MFA_STATES, parseInput, setUserMfa, UserMfaSetInputSchema, type UserMfaChange } from "@mfactl/core";
+import { addBackendOptions, backendFlags, type BackendFlags } from "../backend-options.js";
 import type { CommandContext } from "../context.js";
 import { withContext } from "../errors.js";
 import { EXIT } from "../exit-codes.js";
@@ -21,7 +22,7 @@ export function setCommand(run: CommandRunner): Command {
     .option("-n, --dry-run", "read and show what would change; send nothing")
     .option("--include-protected", "allow changing a protected account (the profile's protectedAccounts, directory synchronisation accounts)")
     .addOption(new Option("-o, --output <format>", "output format").choices(OUTPUT_FORMATS).default("table"));
-  addTargetOptions(cmd).addHelpText(
+  addBackendOptions(addTargetOptions(cmd)).addHelpText(
     "after",
     `
 Examples (the four examples of Set-CIPPPerUserMFA):
@@ -31,24 +32,29 @@ Examples (the four examples of Set-CIPPPerUserMFA):
   $ mfactl set --customer-tenant-id contoso.onmicrosoft.com --user-principal-name adele.vance@contoso.onmicrosoft.com --state Disabled
   $ mfactl set -t contoso.onmicrosoft.com -u 'john.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com' -s enforced --dry-run
 
+Through CIPP (--backend cipp, docs/backends.md) the change is sent with ExecPerUserMFA and read back
+with ListPerUserMFA: a "Successfully set" that does not read back is failed (CippReportedSuccess).
 A user asked to be enabled who has registered a method reads back enforced: that is success.
 The change is journaled (--db): \`mfactl runs\` lists it, \`mfactl undo <run>\` reverts it.
 Exit codes: 0 changed or unchanged, 1 failed, 2 bad input or a protected account (nothing sent), 130 interrupted.
 Permissions: User.Read.All and Policy.ReadWrite.AuthenticationMethod (application). Docs: docs/commands/set.md`,
   );
-  return cmd.action((flags: TargetFlags & { state: string; dryRun?: boolean; includeProtected?: boolean; output: OutputFormat }) =>
+  return cmd.action((flags: TargetFlags & BackendFlags & { state: string; dryRun?: boolean; includeProtected?: boolean; output: OutputFormat }) =>
     run(async (ctx: CommandContext, retry) => {
-      const target = pickTarget(flags, () => ctx.resolveSettings().defaultTenant);
+      ctx.useBackendFlags(backendFlags(flags));
+      const target = pickTarget(flags, () => ctx.tenantSettings().defaultTenant);
       const input = parseInput(UserMfaSetInputSchema, { ...target, state: flags.state, dryRun: flags.dryRun === true, includeProtected: flags.includeProtected === true });
       const guards = pickGuards({}, ctx);
       // The journal opens first: a locked or corrupt database stops the command before any request.
       const journal = input.dryRun ? undefined : { journal: await ctx.journal(), actor: ctx.actor() };
-      const result = await setUserMfa(ctx.graph(retry), input, { signal: ctx.io.signal, protectedAccounts: guards.protectedAccounts, journal });
+      const options = { signal: ctx.io.signal, protectedAccounts: guards.protectedAccounts, journal };
+      const result = ctx.backend() === "cipp" ? await cippSetUserMfa(ctx.cipp(retry), input, options) : await setUserMfa(ctx.graph(retry), input, options);
       ctx.out.write(flags.output === "json" ? renderJson(result) : renderTable([result], CHANGE_COLUMNS));
       if (flags.output !== "json") {
         const note = summarize(result);
         if (note) ctx.err.write(`${note}\n`);
-        if (result.runId && result.status === "changed") ctx.err.write(`run ${result.runId}; undo with \`mfactl undo ${result.runId}\`.\n`);
+        if (result.runId && result.status === "changed")
+          ctx.err.write(`run ${result.runId}; undo with \`mfactl undo ${result.runId}\`${ctx.backend() === "cipp" ? " (undo works with the Graph backend)" : ""}.\n`);
       }
       return result.status === "failed" ? EXIT.failed : EXIT.ok;
     }),
