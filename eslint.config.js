@@ -6,7 +6,8 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ["packages/*/src/**/*.ts"],
+    // The n8n node package keeps n8n's layout (nodes/, credentials/, test/) instead of a src/.
+    files: ["packages/*/src/**/*.ts", "packages/n8n-nodes-mfactl/{nodes,credentials,test,e2e}/**/*.ts"],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },

@@ -1,0 +1,141 @@
+import type { INodeProperties } from 'n8n-workflow';
+
+const STATE_OPTIONS = [
+	{ name: 'Disabled', value: 'disabled' },
+	{ name: 'Enabled', value: 'enabled', description: 'Asked to register; becomes Enforced once the user has a method' },
+	{ name: 'Enforced', value: 'enforced' },
+];
+
+export const properties: INodeProperties[] = [
+	{
+		displayName: 'Connect Through',
+		name: 'authentication',
+		type: 'options',
+		noDataExpression: true,
+		options: [
+			{ name: 'Microsoft Graph App', value: 'microsoftGraphApp', description: 'Straight to Microsoft Graph with an app registration' },
+			{ name: 'mfactl Server', value: 'mfactlServer', description: 'An mfactl server (journal, guard rails, undo) with an API key' },
+			{ name: 'CIPP', value: 'cipp', description: 'A CIPP instance’s API; every change is read back' },
+		],
+		default: 'microsoftGraphApp',
+	},
+	{
+		displayName: 'Operation',
+		name: 'operation',
+		type: 'options',
+		noDataExpression: true,
+		options: [
+			{
+				name: 'Bulk Set',
+				value: 'bulkSet',
+				description: 'Set the state of every input item’s user in one run (batched and paced), one output item per input item',
+				action: 'Set the MFA state of many users',
+			},
+			{ name: 'Get', value: 'get', description: 'Read one user’s per-user MFA state', action: 'Get the MFA state of a user' },
+			{ name: 'List', value: 'list', description: 'List a tenant’s users with their per-user MFA state', action: 'List users with their MFA state' },
+			{
+				name: 'Set',
+				value: 'set',
+				description: 'Set one user’s per-user MFA state, confirmed by reading it back',
+				action: 'Set the MFA state of a user',
+			},
+		],
+		default: 'set',
+	},
+	{
+		displayName: 'Tenant',
+		name: 'tenant',
+		type: 'string',
+		required: true,
+		default: '',
+		placeholder: 'contoso.onmicrosoft.com',
+		description: 'The customer tenant: its tenant ID (GUID) or a domain (CIPP’s Tenant Filter)',
+	},
+	{
+		displayName: 'User',
+		name: 'user',
+		type: 'string',
+		required: true,
+		default: '',
+		placeholder: 'adele.vance@contoso.onmicrosoft.com',
+		description: 'User principal name or object ID (guests’ #EXT# names work as they are)',
+		displayOptions: { show: { operation: ['set', 'get', 'bulkSet'] } },
+	},
+	{
+		displayName: 'MFA State',
+		name: 'mfaState',
+		type: 'options',
+		required: true,
+		options: STATE_OPTIONS,
+		default: 'enforced',
+		description: 'The per-user MFA state to set. An expression may give it in any case (“Enforced”).',
+		displayOptions: { show: { operation: ['set', 'bulkSet'] } },
+	},
+	{
+		displayName: 'Return All',
+		name: 'returnAll',
+		type: 'boolean',
+		default: false,
+		description: 'Whether to return all results or only up to a given limit',
+		displayOptions: { show: { operation: ['list'] } },
+	},
+	{
+		displayName: 'Limit',
+		name: 'limit',
+		type: 'number',
+		typeOptions: { minValue: 1 },
+		default: 50,
+		description: 'Max number of results to return',
+		displayOptions: { show: { operation: ['list'], returnAll: [false] } },
+	},
+	{
+		displayName: 'Filters',
+		name: 'filters',
+		type: 'collection',
+		placeholder: 'Add Filter',
+		default: {},
+		displayOptions: { show: { operation: ['list'] } },
+		options: [
+			{
+				displayName: 'MFA State',
+				name: 'states',
+				type: 'multiOptions',
+				options: [...STATE_OPTIONS.map(({ name, value }) => ({ name, value })), { name: 'Unknown', value: 'unknown' }],
+				default: [],
+				description: 'Only users in one of these states',
+			},
+			{
+				displayName: 'Name Starts With',
+				name: 'search',
+				type: 'string',
+				default: '',
+				description: 'Only users whose display name or user principal name starts with this (case-insensitive)',
+			},
+		],
+	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		options: [
+			{
+				displayName: 'Ignore SSL Issues (Insecure)',
+				name: 'ignoreSsl',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether to accept any TLS certificate, for every call the node makes (sign-in included). Prefer the credential’s Trusted CA Certificate field, which keeps certificates verified.',
+			},
+			{
+				displayName: 'Timeout',
+				name: 'timeout',
+				type: 'number',
+				typeOptions: { minValue: 1000 },
+				default: 30000,
+				description: 'How long one request may take, in milliseconds. Throttled requests are retried after the wait Graph asks for.',
+			},
+		],
+	},
+];
