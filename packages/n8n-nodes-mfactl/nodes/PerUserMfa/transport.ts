@@ -36,7 +36,10 @@ export function isCertificateProblem(error: unknown): error is NetworkError {
  */
 export function certificateMessage(error: NetworkError): string {
 	const origin = /\((https?:\/\/[^)\s]+)\)/.exec(error.message)?.[1];
-	const detail = new RegExp(`TLS failure ${error.code}: (.*?)(?:\\. If the server uses a private CA|\\.?$)`).exec(error.message)?.[1];
+	const detail = new RegExp(`TLS failure ${error.code}: (.*?)(?:\\. If the server uses a private CA|\\.?$)`)
+		.exec(error.message)?.[1]
+		// Node 24 appends advice about its own flags, which nobody configuring n8n can act on.
+		?.replace(/;?\s*if the root CA is installed locally.*$/i, '');
 	const what = origin ? `The TLS certificate of ${origin}` : 'The server’s TLS certificate';
 	return (
 		`${what} is not trusted (${error.code}${detail ? `: ${detail}` : ''}). ` +
