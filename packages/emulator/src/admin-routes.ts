@@ -113,6 +113,18 @@ export function adminRoutes(admin: EmulatorAdmin): Route[] {
       run: (_ps, body) => json(200, admin.rotateSigningKey(body === undefined ? {} : (obj(body) as { retireOld?: boolean }))),
     },
     { method: "DELETE", pattern: /^\/signing-keys\/([^/]+)$/, run: (ps) => (admin.retireSigningKey(p(ps, 0)), noContent()) },
+    { method: "GET", pattern: /^\/partner$/, run: () => json(200, admin.partner() ?? null) },
+    { method: "GET", pattern: /^\/partner\/relationships$/, run: () => json(200, admin.listRelationships()) },
+    { method: "PATCH", pattern: /^\/partner\/relationships\/([^/]+)$/, run: (ps, body) => json(200, admin.patchRelationship(p(ps, 0), obj(body))) },
+    {
+      method: "POST",
+      pattern: /^\/device-codes\/([^/]+)\/approve$/,
+      run: (ps, body) => json(200, admin.approveDeviceCode(p(ps, 0), obj(body)["userPrincipalName"] as string)),
+    },
+    { method: "POST", pattern: /^\/device-codes\/([^/]+)\/decline$/, run: (ps) => (admin.declineDeviceCode(p(ps, 0)), noContent()) },
+    { method: "POST", pattern: /^\/users\/([^/]+)\/revoke-refresh-tokens$/, run: (ps) => json(200, { revoked: admin.revokeRefreshTokens(p(ps, 0)) }) },
+    { method: "POST", pattern: /^\/apps\/([^/]+)\/expire-secret$/, run: (ps) => (admin.expireSecret(p(ps, 0)), noContent()) },
+    { method: "PUT", pattern: /^\/apps\/([^/]+)\/secret-expiry$/, run: (ps, body) => (admin.setSecretExpiry(p(ps, 0), obj(body)["endDateTime"] as string), noContent()) },
     { method: "POST", pattern: /^\/tokens$/, run: async (_ps, body) => json(200, await admin.mintToken(obj(body) as unknown as MintTokenRequest)) },
   ];
 }

@@ -4,6 +4,7 @@ import {
   type AppRecord, type AppRegistration, type RedirectUris,
 } from "./apps.js";
 import type { CippInfo } from "./cipp-apps.js";
+import type { DelegatedRoutes } from "./delegated.js";
 import type { Endpoints } from "./endpoints.js";
 import type { FaultInjector, FaultRule } from "./faults.js";
 import {
@@ -11,9 +12,10 @@ import {
   type ConditionalAccessPolicy, type GroupRecord, type RoleAssignmentRecord, type Tenant, type UserRecord,
 } from "./model.js";
 import {
-  applyConfigPatch, InvalidOptionError, PER_USER_MFA_STATES, validateSeedParams,
-  type ConfigPatch, type PerUserMfaState, type RuntimeConfig,
+  applyConfigPatch, InvalidOptionError, partnerSeedParams, PER_USER_MFA_STATES, validateSeedParams,
+  type ConfigPatch, type PartnerOptions, type PerUserMfaState, type RuntimeConfig,
 } from "./options.js";
+import { partnerInfo, type GdapRelationship, type GdapStatus, type PartnerInfo } from "./partner.js";
 import { validatePolicy } from "./posture.js";
 import { guidFor } from "./prng.js";
 import { seededPassword } from "./sign-in.js";
@@ -108,6 +110,22 @@ export interface SeedRequest {
   tenants?: number;
   users?: number;
   seed?: string | number;
+  /** A partner tenant with GDAP customers; null removes it; absent keeps what was seeded. */
+  partner?: PartnerOptions | null;
+}
+
+/** A device code as the admin interface approves it. */
+export interface DeviceCodeApproval {
+  userCode: string;
+  userPrincipalName: string;
+  clientId: string;
+}
+
+/** Changes to a GDAP relationship (to a customer tenant, by its id or domain). */
+export interface RelationshipPatch {
+  status?: GdapStatus;
+  /** Role template ids (or built-in role names), replacing the relationship's roles. */
+  roles?: string[];
 }
 
 /** A missing tenant, user or app (the HTTP interface answers 404). */
@@ -284,6 +302,22 @@ export interface EmulatorAdmin {
   assignUserRoles(clientId: string, tenant: string, user: string, roles: string[]): UserRoleAssignmentView;
   removeUserRoles(clientId: string, tenant: string, user: string): void;
   listUserRoles(clientId: string, tenant: string): UserRoleAssignmentView[];
+  /** The partner tenant and its customers, when seeded with `partner`. */
+  partner(): PartnerInfo | undefined;
+  /** Signs a user in on a pending device code (what the verification page does, without the password). */
+  approveDeviceCode(userCode: string, userPrincipalName: string): DeviceCodeApproval;
+  /** The user cancels on the verification page: polling then gets authorization_declined. */
+  declineDeviceCode(userCode: string): void;
+  /** Revokes the user's refresh tokens (as revokeSignInSessions does); returns how many were live. */
+  revokeRefreshTokens(userPrincipalName: string): number;
+  /** The app's client secret expires now (token requests then get AADSTS7000222). */
+  expireSecret(clientId: string): void;
+  /** Sets when the app's client secret expires (ISO date-time; Graph's passwordCredentials show it). */
+  setSecretExpiry(clientId: string, endDateTime: string): void;
+  /** The partner's GDAP relationships. */
+  listRelationships(): GdapRelationship[];
+  /** Changes the relationship with a customer tenant (status, roles). */
+  patchRelationship(customerTenant: string, patch: RelationshipPatch): GdapRelationship;
 }
 
 export function tenantSummary(t: Tenant): TenantSummary {
@@ -338,7 +372,15 @@ export interface CippAdmin {
   info(): CippInfo;
 }
 
-export function createAdmin(state: EmulatorState, throttler: Throttler, faults: FaultInjector, tokens: TokenService, endpoints: Endpoints, cipp: CippAdmin): EmulatorAdmin {
+export function createAdmin(
+  state: EmulatorState,
+  throttler: Throttler,
+  faults: FaultInjector,
+  tokens: TokenService,
+  endpoints: Endpoints,
+  cipp: CippAdmin,
+  delegated: DelegatedRoutes,
+): EmulatorAdmin {
   const tenant = (ref: string): Tenant => {
     const t = state.findTenant(ref);
     if (!t) throw new NotFoundError(`tenant '${ref}' not found`);
@@ -530,11 +572,58 @@ export function createAdmin(state: EmulatorState, throttler: Throttler, faults: 
       state.stats = emptyStats();
     },
     reset,
+    partner: () => (state.partner ? partnerInfo(state.partner, state.expiredSecretApp) : undefined),
+    approveDeviceCode: (userCode, upn) => {
+      if (typeof userCode !== "string" || typeof upn !== "string") throw new InvalidOptionError("give userCode and userPrincipalName");
+      const result = delegated.approve(userCode, upn);
+      if (!result.ok) throw result.notFound ? new NotFoundError(result.message) : new InvalidOptionError(result.message);
+      return { userCode: result.record.userCode, userPrincipalName: upn, clientId: result.record.clientId };
+    },
+    declineDeviceCode: (userCode) => {
+      if (!delegated.decline(String(userCode))) throw new NotFoundError(`no pending device code with the user code '${String(userCode)}'`);
+    },
+    revokeRefreshTokens: (upn) => {
+      const n = delegated.revoke(String(upn));
+      if (n < 0) throw new NotFoundError(`user '${String(upn)}' not found`);
+      return n;
+    },
+    expireSecret: (clientId) => {
+      app(clientId).secretExpiresAt = state.clock.now();
+    },
+    setSecretExpiry: (clientId, endDateTime) => {
+      const ms = typeof endDateTime === "string" ? Date.parse(endDateTime) : NaN;
+      if (!Number.isFinite(ms)) throw new InvalidOptionError(`endDateTime must be an ISO date-time, got ${JSON.stringify(endDateTime)}`);
+      app(clientId).secretExpiresAt = ms;
+    },
+    listRelationships: () => structuredClone(state.partner?.relationships ?? []),
+    patchRelationship: (customer, patch) => {
+      if (!state.partner) throw new NotFoundError("no partner tenant: start the emulator with the partner option");
+      const t = tenant(customer);
+      const rel = state.partner.relationships.find((r) => r.customerTenantId === t.id);
+      if (!rel) throw new NotFoundError(`no GDAP relationship with tenant '${customer}'`);
+      if (!isPlainObject(patch)) throw new InvalidOptionError("the body must be { \"status\"?: ..., \"roles\"?: [...] }");
+      const status: unknown = patch.status;
+      if (status !== undefined) {
+        if (typeof status !== "string" || !["active", "approvalPending", "expired", "terminated"].includes(status)) throw new InvalidOptionError(`status must be active, approvalPending, expired or terminated, got ${JSON.stringify(patch.status)}`);
+        rel.status = status as GdapStatus;
+      }
+      if (patch.roles !== undefined) {
+        if (!isStringList(patch.roles)) throw new InvalidOptionError("roles must be a list of role ids or names");
+        rel.roleDefinitionIds = patch.roles.map((r) => {
+          const d = findRoleDefinition(r);
+          if (!d) throw new InvalidOptionError(`unknown role '${r}'`);
+          return d.id;
+        });
+      }
+      return structuredClone(rel);
+    },
     seed: (request = {}) => {
       const next = { ...state.seedParams };
       if (request.tenants !== undefined) next.tenants = request.tenants;
       if (request.users !== undefined) next.users = request.users;
       if (request.seed !== undefined) next.seed = String(request.seed);
+      if (request.partner === null) delete next.partner;
+      else if (request.partner !== undefined) next.partner = partnerSeedParams(request.partner);
       validateSeedParams(next);
       state.seedParams = next;
       reset();

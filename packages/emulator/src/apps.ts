@@ -59,6 +59,10 @@ export interface AppRecord {
   redirectUris: RedirectUris;
   /** tenant id (lower case) -> user id (lower case) -> app roles of this app assigned to the user there ([] = default access). */
   userRoles: Map<string, Map<string, string[]>>;
+  /** "Allow public client flows": device code (and refresh tokens) without a client credential. */
+  publicClient?: boolean;
+  /** tenant id (lower case) or "*" -> Graph delegated permissions (scopes) consented there; only where the app is present. */
+  delegatedScopes?: PerTenantRoles;
 }
 
 /** What POST /apps accepts. */
@@ -108,6 +112,12 @@ function rolesFor(map: PerTenantRoles, tenantId: string): string[] | undefined {
 /** The app's roles in a tenant, or undefined when it is not consented there (AADSTS700016). */
 export function rolesIn(app: AppRecord, tenantId: string): string[] | undefined {
   return rolesFor(app.consents, tenantId);
+}
+
+/** Graph delegated scopes consented for the app in a tenant, or undefined when it has no service principal there (AADSTS65001). */
+export function delegatedScopesIn(app: AppRecord, tenantId: string): string[] | undefined {
+  if (rolesIn(app, tenantId) === undefined) return undefined;
+  return app.delegatedScopes ? (rolesFor(app.delegatedScopes, tenantId) ?? []) : [];
 }
 
 /** The roles of `resource`'s API assigned to `caller` in a tenant, or undefined when it holds no assignment there. */

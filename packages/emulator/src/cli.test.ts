@@ -66,6 +66,25 @@ describe("runEmulatorCli arguments", () => {
     expect(await done).toBe(0);
   });
 
+  it("seeds a partner with --partner-customers (and refuses --partner-planted alone)", async () => {
+    expect((await runCli(["--partner-planted"])).code).toBe(2);
+    const stdout = capture();
+    const stop = new AbortController();
+    const done = runEmulatorCli(["--tenants", "1", "--users", "3", "--json", "--partner-customers", "2", "--partner-users", "9", "--partner-planted"], {
+      stdout: stdout.stream,
+      stderr: new PassThrough(),
+      signal: stop.signal,
+    });
+    await expect.poll(() => stdout.text(), { timeout: 10_000 }).toContain("\n");
+    const facts = JSON.parse(stdout.text()) as { adminUrl: string; partner: { customers: { domain: string }[]; planted: { noConsent: { domain: string } } } };
+    expect(facts.partner.customers.map((c) => c.domain)).toEqual(["customer1.onmicrosoft.com", "customer2.onmicrosoft.com"]);
+    expect(facts.partner.planted.noConsent.domain).toBe("planted-no-consent.onmicrosoft.com");
+    const partner = (await send(`${facts.adminUrl}/partner`)).json<{ customers: unknown[] }>();
+    expect(partner.customers).toHaveLength(2);
+    stop.abort();
+    expect(await done).toBe(0);
+  });
+
   it("prints a human-readable block with the env vars, and stops on its signal", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "mfactl-cli-test-"));
     try {

@@ -28,6 +28,10 @@ Options:
                          '{"appTenantRuLarge":1500,"appTenantWrites":300}' (names as in ThrottleLimits)
   --token-lifetime <s>   access token lifetime in seconds (default 3599)
   --omit-list-state      never return perUserMfaState when listing users
+  --partner-customers <n>
+                         add a partner (MSP) tenant with GDAP relationships to n customer tenants
+  --partner-users <n>    users per customer tenant (default 25)
+  --partner-planted      add one customer per planted onboarding problem (doctor tests)
   --data-dir <dir>       where ca.pem and the client certificate go (default: a temp dir)
   --json                 print one JSON line with the connection facts
   --help                 show this help
@@ -62,6 +66,9 @@ function optionsFrom(argv: string[]): { options: EmulatorOptions; json: boolean;
         "token-lifetime": { type: "string" },
         "omit-list-state": { type: "boolean" },
         "data-dir": { type: "string" },
+        "partner-customers": { type: "string" },
+        "partner-users": { type: "string" },
+        "partner-planted": { type: "boolean" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -112,6 +119,12 @@ function optionsFrom(argv: string[]): { options: EmulatorOptions; json: boolean;
   }
   if (values["omit-list-state"]) options.omitPerUserMfaStateInList = true;
   set("dataDir", values["data-dir"]);
+  const customers = integer("partner-customers", values["partner-customers"], 0, 1000);
+  const partnerUsers = integer("partner-users", values["partner-users"], 1, 100_000);
+  if (customers === undefined && (partnerUsers !== undefined || values["partner-planted"]))
+    throw new UsageError("--partner-users and --partner-planted need --partner-customers");
+  if (customers !== undefined)
+    options.partner = { customers, ...(partnerUsers !== undefined ? { usersPerCustomer: partnerUsers } : {}), ...(values["partner-planted"] ? { planted: true } : {}) };
   return { options, json: values.json === true, help: values.help === true };
 }
 
@@ -129,6 +142,7 @@ function facts(e: RunningEmulator) {
     apiCallers: e.apiCallers,
     dashboardApp: e.dashboardApp,
     cipp: e.cipp,
+    ...(e.partner ? { partner: e.partner } : {}),
   };
 }
 
@@ -150,7 +164,9 @@ ${tenants}
                    secrets: GET ${f.adminUrl}/apps/seeded
   dashboard app    ${f.dashboardApp.clientId} (SPA; register redirect URIs: PUT ${f.adminUrl}/apps/${f.dashboardApp.clientId}/redirect-uris)
                    user passwords: GET ${f.adminUrl}/tenants/{tenant}/users/{upn}/password
-  CIPP             ${f.cipp.url}  (CIPP-API ${f.cipp.identifierUri}, tenant ${f.cipp.tenantId};
+${f.partner ? `  partner          ${f.partner.domain} (${f.partner.tenantId}); admin ${f.partner.admin.userPrincipalName};
+                   ${f.partner.customers.length} GDAP customers${f.partner.planted ? " + planted problems" : ""}: GET ${f.adminUrl}/partner
+` : ""}  CIPP             ${f.cipp.url}  (CIPP-API ${f.cipp.identifierUri}, tenant ${f.cipp.tenantId};
                    client id ${f.cipp.caller.clientId}, secret: GET ${f.adminUrl}/apps/seeded)
 
 Point mfactl at it:

@@ -268,6 +268,7 @@ describe("GET /roleManagement/directory/roleDefinitions", () => {
       ["User Administrator", "fe930be7-5e62-47db-91af-98c3a49a38b1"],
       ["Security Administrator", "194ae4cb-b126-40b2-bd5b-6091b380977d"],
       ["Directory Synchronization Accounts", "d29b2b05-8046-44ba-8758-1e26182fcf32"],
+      ["Global Reader", "f2ef992c-3afb-46b9-b7cf-a126ee74c451"],
     ]);
     expect(page.value.every((r) => r["templateId"] === r["id"] && r["isBuiltIn"] === true)).toBe(true);
     const filtered = await graph(emu, token, `/beta/roleManagement/directory/roleDefinitions?$filter=${encodeURIComponent("displayName eq 'Global Administrator'")}&$select=id,displayName`);

@@ -11,7 +11,8 @@ import { Endpoints } from "./endpoints.js";
 import { EntraRoutes } from "./entra-routes.js";
 import { FaultInjector } from "./faults.js";
 import { GraphService } from "./graph-service.js";
-import { runtimeConfigFrom, validatePort, validateSeedParams, type EmulatorOptions, type SeedParams } from "./options.js";
+import { partnerSeedParams, runtimeConfigFrom, validatePort, validateSeedParams, type EmulatorOptions, type SeedParams } from "./options.js";
+import type { PartnerInfo } from "./partner.js";
 import { listen } from "./server.js";
 import { EmulatorState } from "./state.js";
 import { Throttler } from "./throttle.js";
@@ -59,6 +60,11 @@ export interface RunningEmulator {
   /** A token with chosen claims signed by the current key, for negative tests. Same as admin.mintToken. */
   mintToken(request: MintTokenRequest): Promise<MintedToken>;
   tenants: { id: string; domain: string; userCount: number }[];
+  /**
+   * With `partner: { customers: N }`: the partner (MSP) tenant, its admin (password: `userPassword(domain, upn)`), its
+   * GDAP customers and, with `planted: true`, the planted problems. Undefined otherwise.
+   */
+  partner: PartnerInfo | undefined;
   /** In-process equivalent of the admin HTTP interface. */
   admin: EmulatorAdmin;
   close(): Promise<void>;
@@ -70,6 +76,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   validatePort("port", port);
   validatePort("adminPort", adminPort);
   const seedParams: SeedParams = { tenants: options.tenants ?? 3, users: options.users ?? 25, seed: String(options.seed ?? "mfactl") };
+  if (options.partner !== undefined) seedParams.partner = partnerSeedParams(options.partner);
   validateSeedParams(seedParams);
   const config = runtimeConfigFrom(options);
   const clock = options.clock ?? { now: () => Date.now() };
@@ -90,8 +97,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
   const faults = new FaultInjector(config, seedParams.seed);
   const endpoints = new Endpoints(port);
   const cipp = new CippService(state, tokens, endpoints, faults, throttler);
-  const admin = createAdmin(state, throttler, faults, tokens, endpoints, cipp);
   const entra = new EntraRoutes(state, tokens, endpoints);
+  const admin = createAdmin(state, throttler, faults, tokens, endpoints, cipp, entra.delegated);
   const graph = new GraphService(state, tokens, endpoints, throttler, faults);
   const routes = adminRoutes(admin);
 
@@ -151,6 +158,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     mintToken: (request) => admin.mintToken(request),
     get tenants() {
       return state.tenants.map(tenantSummary);
+    },
+    get partner() {
+      return admin.partner();
     },
     admin,
     close: () =>

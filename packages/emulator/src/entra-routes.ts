@@ -1,5 +1,6 @@
 /** Entra ID: OpenID discovery, signing keys, instance discovery and the client-credentials token endpoint. */
 import { apiGrantIn, rolesIn, type AppRecord } from "./apps.js";
+import { DelegatedRoutes, isDeviceCodeGrant } from "./delegated.js";
 import { aadError } from "./entra-errors.js";
 import { PUBLIC_LOGIN, type Endpoints } from "./endpoints.js";
 import { json, type Outcome, type RequestContext } from "./http.js";
@@ -14,6 +15,8 @@ const OIDC_SCOPES = new Set(["openid", "profile", "offline_access", "email"]);
 
 export class EntraRoutes {
   private readonly signIn: SignInRoutes;
+  /** Device code, refresh tokens and GDAP (also used by the admin interface to approve codes and revoke tokens). */
+  readonly delegated: DelegatedRoutes;
 
   constructor(
     private readonly state: EmulatorState,
@@ -21,6 +24,7 @@ export class EntraRoutes {
     private readonly endpoints: Endpoints,
   ) {
     this.signIn = new SignInRoutes(state, tokens, endpoints, (r) => this.isGraph(r));
+    this.delegated = new DelegatedRoutes(state, tokens, endpoints, (r) => this.isGraph(r));
   }
 
   async handle(ctx: RequestContext): Promise<Outcome> {
@@ -33,6 +37,8 @@ export class EntraRoutes {
     const [tenantRef, ...rest] = segments;
     const route = rest.join("/").toLowerCase();
     if (tenantRef === undefined) return json(404, { error: "not_found" });
+    if (tenantRef.toLowerCase() === "devicelogin" && rest.length === 0) return this.delegated.verificationPage(ctx);
+    if (route === "oauth2/v2.0/devicecode") return this.delegated.deviceCode(ctx, tenantRef);
     if (ctx.method === "GET" && tenantRef.toLowerCase() === "common" && route === "discovery/instance") return this.instanceDiscovery(ctx);
     if (ctx.method === "GET" && route === "v2.0/.well-known/openid-configuration") return this.discovery(ctx, tenantRef);
     if (ctx.method === "GET" && route === ".well-known/openid-configuration") return this.discoveryV1(ctx, tenantRef);
@@ -190,6 +196,9 @@ export class EntraRoutes {
     }
     if (form.get("grant_type") === "authorization_code")
       return this.signIn.redeem(ctx, tenantRef, form, { clientId, secret }, (app, s) => this.checkSecret(ctx, app, s), (t) => this.assertionAudiences(tenantRef, t));
+    const grant = form.get("grant_type");
+    if (isDeviceCodeGrant(grant) || grant === "refresh_token")
+      return this.delegated.token(ctx, tenantRef, form, { clientId, secret }, (app, s) => this.checkSecret(ctx, app, s));
     if (MULTI_TENANT.has(tenantRef.toLowerCase()))
       return this.error(ctx, 400, "invalid_request", 50059, "No tenant-identifying information found in either the request or implied by any provided credentials.");
     const tenant = this.state.findTenant(tenantRef);

@@ -26,6 +26,10 @@ export type GraphRoute =
   | { kind: "caPolicy"; id: string }
   | { kind: "registrationDetails" }
   | { kind: "registrationDetail"; id: string }
+  | { kind: "gdapCustomers"; id: string | undefined }
+  | { kind: "gdapRelationships"; id: string | undefined; accessAssignments: boolean }
+  | { kind: "applications" }
+  | { kind: "subscribedSkus" }
   | { kind: "error"; error: QueryError };
 
 /** Collections: they cost 2 RU like `GET /users` (other GETs 1). */
@@ -40,6 +44,10 @@ export function isListRoute(route: GraphRoute): boolean {
     case "roleAssignments":
     case "caPolicies":
     case "registrationDetails":
+    case "gdapCustomers":
+    case "gdapRelationships":
+    case "applications":
+    case "subscribedSkus":
       return true;
     default:
       return false;
@@ -121,6 +129,11 @@ export function parseGraphPath(path: string, version: GraphVersion): GraphRoute 
     return roleManagementRoute(rest);
   } else if (set === "policies" || set === "identity" || set === "reports") {
     return postureRoute(set, rest);
+  } else if (set === "tenantrelationships") {
+    return tenantRelationshipsRoute(rest);
+  } else if (set === "applications" || set === "subscribedskus") {
+    if (rest.length > 0) return segmentNotFound(rest[0] ?? "");
+    return set === "applications" ? { kind: "applications" } : { kind: "subscribedSkus" };
   } else if (set === "me") {
     return { kind: "error", error: { status: 400, code: "BadRequest", message: "/me request is only valid with delegated authentication flow." } };
   } else {
@@ -168,6 +181,19 @@ function roleManagementRoute(rest: string[]): GraphRoute {
   if (id === undefined) return name === "roledefinitions" ? { kind: "roleDefinitions" } : { kind: "roleAssignments" };
   if (id.startsWith("$")) return segmentNotFound(id);
   return name === "roledefinitions" ? { kind: "roleDefinition", id } : { kind: "roleAssignment", id };
+}
+
+/** tenantRelationships/delegatedAdminCustomers[/{id}], tenantRelationships/delegatedAdminRelationships[/{id}[/accessAssignments]]. */
+function tenantRelationshipsRoute(rest: string[]): GraphRoute {
+  const [collection, id, sub, ...more] = rest;
+  if (collection === undefined) return segmentNotFound("tenantRelationships");
+  const name = collection.toLowerCase();
+  if (id !== undefined && id.startsWith("$")) return segmentNotFound(id);
+  if (name === "delegatedadmincustomers") return sub === undefined ? { kind: "gdapCustomers", id } : segmentNotFound(sub);
+  if (name !== "delegatedadminrelationships") return segmentNotFound(collection);
+  if (more.length > 0) return segmentNotFound(more[0] ?? "");
+  if (sub !== undefined && sub.toLowerCase() !== "accessassignments") return segmentNotFound(sub);
+  return { kind: "gdapRelationships", id, accessAssignments: sub !== undefined };
 }
 
 /** A fixed chain of segments (case-insensitive), then an optional id. */

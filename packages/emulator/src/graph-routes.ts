@@ -16,7 +16,13 @@ import {
   type DirectoryEntry, type RoleAssignmentRecord, type UserRecord,
 } from "./model.js";
 import { PER_USER_MFA_STATES, type PerUserMfaState } from "./options.js";
+import { MFA_WRITE_ROLES, type GdapRelationship } from "./partner.js";
+import {
+  applicationsIn, delegatedAdminCustomers, parseApplicationFilter, parseRelationshipFilter, projectAccessAssignment, projectApplication,
+  projectRelationship, READ_APPLICATIONS, READ_RELATIONSHIPS, READ_SKUS, subscribedSkus,
+} from "./partner-graph.js";
 import { parseRegistrationFilter, REGISTRATION_PROPERTIES, registrationDetails, SECURITY_DEFAULTS_POLICY_ID } from "./posture.js";
+import type { AppRecord } from "./apps.js";
 import type { EmulatorState } from "./state.js";
 import {
   checkOptions, encodeSkipToken, isQueryError, parseListQuery, parsePaging, parseSelect, projectUser, SIGN_IN_ACTIVITY, sortUsers,
@@ -41,6 +47,9 @@ const NOT_PREMIUM_SIGN_IN = "Tenant is not a B2C tenant and doesn't have premium
 export const SIGN_IN_ACTIVITY_MAX_PAGE = 500;
 const REGISTRATION_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter"]);
 
+/** Any built-in admin role can read users, their MFA state and the directory (Directory Synchronization Accounts cannot). */
+const DIRECTORY_READER_ROLES: readonly string[] = ROLE_DEFINITIONS.filter((r) => r.displayName !== "Directory Synchronization Accounts").map((r) => r.id);
+
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIST_OPTIONS = new Set(["$select", "$top", "$skiptoken", "$count", "$filter"]);
 /** $filter on members / memberOf is not emulated (Graph's advanced queries there are out of scope). */
@@ -52,7 +61,8 @@ const ENTITY_OPTIONS = new Set(["$select"]);
 const noPropertyOn = (type: string) => (name: string) => noProperty(name, type);
 
 type PostureRoute = Extract<GraphRoute, { kind: "securityDefaults" | "caPolicies" | "caPolicy" | "registrationDetails" | "registrationDetail" }>;
-type DirectoryRoute = Exclude<GraphRoute, { kind: "error" | "userList" | "user" | "requirements" } | PostureRoute>;
+type PartnerRoute = Extract<GraphRoute, { kind: "gdapCustomers" | "gdapRelationships" | "applications" | "subscribedSkus" }>;
+type DirectoryRoute = Exclude<GraphRoute, { kind: "error" | "userList" | "user" | "requirements" } | PostureRoute | PartnerRoute>;
 
 /** A page of a collection: the OData context, which items qualify and how each is shown. */
 interface ListSpec<T> {
@@ -77,6 +87,13 @@ export class GraphRoutes {
     const fail = (e: QueryError) => graphError(e.status, e.code, e.message, ids);
     const methodNotAllowed = () => graphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request target.", ids);
     const roles = call.caller.roles;
+    const delegated = call.caller.delegated;
+    if (delegated && route.kind !== "error") {
+      // A user's token also needs a directory role that allows the operation (for GDAP: the relationship's roles).
+      const write = route.kind === "requirements" && call.method === "PATCH";
+      const allowedBy = write ? MFA_WRITE_ROLES : DIRECTORY_READER_ROLES;
+      if (!delegated.directoryRoles.some((r) => allowedBy.includes(r))) return this.insufficientPrivileges(ids);
+    }
     switch (route.kind) {
       case "error":
         return fail(route.error);
@@ -116,6 +133,12 @@ export class GraphRoutes {
       case "registrationDetail":
         if (call.method !== "GET") return methodNotAllowed();
         return this.posture(call, route, options, ids, fail);
+      case "gdapCustomers":
+      case "gdapRelationships":
+      case "applications":
+      case "subscribedSkus":
+        if (call.method !== "GET") return methodNotAllowed();
+        return this.partnerResource(call, route, options, ids, fail);
       default:
         if (call.method !== "GET") return methodNotAllowed();
         return this.directory(call, route, options, ids, fail);
@@ -201,6 +224,60 @@ export class GraphRoutes {
         if (!allowed(READ_ROLES)) return this.insufficientPrivileges(ids);
         return result(this.roleAssignments(call, route.kind === "roleAssignment" ? route.id : undefined, options, ids));
       }
+    }
+  }
+
+  /** GDAP customers and relationships (the caller's tenant as partner), app registrations, licences. */
+  private partnerResource(call: GraphCall, route: PartnerRoute, options: Map<string, string>, ids: ErrorIds, fail: (e: QueryError) => GraphResult): GraphResult {
+    const roles = call.caller.roles;
+    const tenant = call.caller.tenant;
+    const base = `${call.graphBase}/${call.version}/$metadata#`;
+    const paging = parsePaging(options, call.headers, tenant.id);
+    if (isQueryError(paging)) return fail(paging);
+    const unsupported = (what: string) => fail({ status: 400, code: "BadRequest", message: `The emulator supports only ${what} here.` });
+    const all = <T>(items: readonly T[], project: (x: T) => Record<string, unknown>, context: string, matches: (x: T) => boolean = () => true) =>
+      this.page(call, { items, paging, matches, project, context });
+    switch (route.kind) {
+      case "gdapCustomers":
+      case "gdapRelationships": {
+        if (!READ_RELATIONSHIPS.some((r) => roles.includes(r))) return graphError(403, "Forbidden", "Missing role permissions on the request. API requires one of 'DelegatedAdminRelationship.Read.All, DelegatedAdminRelationship.ReadWrite.All'.", ids);
+        const relationships = (this.state.partner?.relationships ?? []).filter((r) => r.partnerTenantId === tenant.id);
+        if (route.kind === "gdapCustomers") {
+          const customers = delegatedAdminCustomers(relationships, tenant.id);
+          if (route.id === undefined) return all(customers, (c) => c, `${base}tenantRelationships/delegatedAdminCustomers`);
+          const one = customers.find((c) => String(c["id"]).toLowerCase() === route.id?.toLowerCase());
+          return one ? ok(200, { "@odata.context": `${base}tenantRelationships/delegatedAdminCustomers/$entity`, ...one }) : this.notFound(route.id, ids);
+        }
+        if (route.id === undefined) {
+          const text = options.get("$filter");
+          let matches: (r: GdapRelationship) => boolean = () => true;
+          if (text !== undefined && text.trim() !== "") {
+            const parsed = parseRelationshipFilter(text);
+            if (!parsed) return unsupported("$filter=customer/tenantId eq '<id>'");
+            matches = parsed;
+          }
+          return all(relationships, projectRelationship, `${base}tenantRelationships/delegatedAdminRelationships`, matches);
+        }
+        const rel = relationships.find((r) => r.id.toLowerCase() === route.id?.toLowerCase());
+        if (!rel) return this.notFound(route.id, ids);
+        if (route.accessAssignments)
+          return all([rel], projectAccessAssignment, `${base}tenantRelationships/delegatedAdminRelationships('${rel.id}')/accessAssignments`);
+        return ok(200, { "@odata.context": `${base}tenantRelationships/delegatedAdminRelationships/$entity`, ...projectRelationship(rel) });
+      }
+      case "applications": {
+        if (!READ_APPLICATIONS.some((r) => roles.includes(r))) return this.insufficientPrivileges(ids);
+        const text = options.get("$filter");
+        let matches: (a: AppRecord) => boolean = () => true;
+        if (text !== undefined && text.trim() !== "") {
+          const parsed = parseApplicationFilter(text);
+          if (!parsed) return unsupported("$filter=appId eq '<id>'");
+          matches = parsed;
+        }
+        return all(applicationsIn(this.state, tenant), (a) => projectApplication(a, this.state), `${base}applications`, matches);
+      }
+      case "subscribedSkus":
+        if (!READ_SKUS.some((r) => roles.includes(r))) return this.insufficientPrivileges(ids);
+        return all(subscribedSkus(tenant), (s) => s, `${base}subscribedSkus`);
     }
   }
 

@@ -7,6 +7,7 @@ import { isListRoute, parseGraphPath, specialLimitOf, splitPathAndQuery } from "
 import { GraphRoutes } from "./graph-routes.js";
 import type { Caller, GraphCall, GraphResult, GraphVersion } from "./graph-types.js";
 import { delay, type Outcome, type RequestContext } from "./http.js";
+import { rolesInTenant } from "./partner.js";
 import type { EmulatorState } from "./state.js";
 import type { Throttler } from "./throttle.js";
 import type { TokenService } from "./tokens.js";
@@ -81,7 +82,25 @@ export class GraphService {
     if (!verified.ok) return unauthorized(verified.message);
     const tenant = this.state.findTenant(verified.claims.tid);
     if (!tenant) return unauthorized("Access token validation failure. Invalid tenant.");
-    return { appId: verified.claims.appid, tenant, roles: verified.claims.roles ?? [] };
+    const claims = verified.claims;
+    if (claims["idtyp"] !== "user" && typeof claims["scp"] !== "string") return { appId: claims.appid, tenant, roles: claims.roles ?? [] };
+    // Delegated: the scopes, and the user's roles as the directory holds them now (a relationship change applies at once).
+    const idp = typeof claims["idp"] === "string" ? /^https:\/\/sts\.windows\.net\/([^/]+)\/$/.exec(claims["idp"])?.[1] : undefined;
+    const home = idp !== undefined ? this.state.findTenant(idp) : tenant;
+    const user = home && typeof claims["oid"] === "string" ? home.byId.get(claims["oid"]) : undefined;
+    if (!home || !user) return unauthorized("Access token validation failure. The user does not exist in the directory.");
+    const scopes = typeof claims["scp"] === "string" ? claims["scp"].split(" ").filter(Boolean) : [];
+    return {
+      appId: claims.appid,
+      tenant,
+      roles: scopes,
+      delegated: {
+        userId: user.id,
+        userPrincipalName: user.userPrincipalName,
+        homeTenantId: home.id,
+        directoryRoles: rolesInTenant(this.state.partner?.relationships ?? [], home, user, tenant),
+      },
+    };
   }
 
   /** One operation; in a batch a connection reset cannot drop one item, so it becomes a 503 there. */

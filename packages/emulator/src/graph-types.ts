@@ -6,7 +6,10 @@ export type GraphVersion = "v1.0" | "beta";
 export interface Caller {
   appId: string;
   tenant: Tenant;
+  /** App-only: the app roles; delegated: the scopes (`scp`), whose names match the app roles they stand for. */
   roles: readonly string[];
+  /** A signed-in user's token: who, and the directory roles they hold in this tenant now (own or through GDAP). */
+  delegated?: { userId: string; userPrincipalName: string; homeTenantId: string; directoryRoles: readonly string[] };
 }
 
 export interface GraphCall {

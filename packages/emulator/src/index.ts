@@ -10,6 +10,7 @@ export {
   type EmulatorClock,
   type EmulatorOptions,
   type FaultKind,
+  type PartnerOptions,
   type PerUserMfaState,
   type RuntimeConfig,
   type ThrottleLimits,
@@ -34,6 +35,8 @@ export {
   type GroupRequest,
   type RoleRequest,
   type SeedRequest,
+  type DeviceCodeApproval,
+  type RelationshipPatch,
   type TenantPosture,
   type TenantSummary,
 } from "./admin.js";
@@ -44,3 +47,5 @@ export { CIPP_API_ROLE, type CippInfo } from "./cipp-apps.js";
 export type { FaultRule } from "./faults.js";
 export type { EmulatorStats } from "./state.js";
 export { budgetSeconds, ceiling, requestCostOf, requestDemand, type BudgetTime, type Ceiling, type TenantDemand } from "./ceiling.js";
+export type { GdapRelationship, GdapStatus, PartnerInfo, PlantedTenants, TenantRef } from "./partner.js";
+export { AUTHENTICATION_POLICY_ADMINISTRATOR, GLOBAL_READER, PARTNER_DELEGATED_SCOPES } from "./partner.js";

@@ -106,6 +106,18 @@ export interface EmulatorOptions {
   clock?: EmulatorClock;
   /** Weaknesses of the emulated CIPP instance to reproduce (default none). */
   cipp?: Partial<CippWeaknesses>;
+  /** Adds a partner (MSP) tenant with GDAP relationships to customer tenants; off unless given. */
+  partner?: PartnerOptions;
+}
+
+/** The partner tenant and its GDAP customers (docs/emulator-fidelity.md, "Partner (GDAP)"). */
+export interface PartnerOptions {
+  /** Healthy customer tenants, each with an active GDAP relationship (Authentication Policy Administrator + Global Reader). */
+  customers: number;
+  /** Users per customer tenant, default 25 (the partner tenant has the same count). */
+  usersPerCustomer?: number;
+  /** Adds one extra customer per planted problem (missing role, no consent, missing permission, no relationship, no licence). */
+  planted?: boolean;
 }
 
 /** The settings that PATCH /config may change at run time. */
@@ -137,7 +149,11 @@ export interface SeedParams {
   tenants: number;
   users: number;
   seed: string;
+  /** Absent: no partner tenant (the default). */
+  partner?: { customers: number; usersPerCustomer: number; planted: boolean };
 }
+
+export const MAX_PARTNER_CUSTOMERS = 1000;
 
 export const MAX_TENANTS = 10_000;
 export const MAX_USERS = 1_000_000;
@@ -163,6 +179,21 @@ export function validateSeedParams(p: Partial<SeedParams>): void {
   if (p.users !== undefined)
     check(isInt(p.users) && p.users >= 0 && p.users <= MAX_USERS, `users must be an integer from 0 to ${MAX_USERS}, got ${String(p.users)}`);
   if (p.seed !== undefined) check(typeof p.seed === "string" && p.seed.length > 0, "seed must be a non-empty string or a number");
+  if (p.partner !== undefined) validatePartnerOptions(p.partner);
+}
+
+export function validatePartnerOptions(p: PartnerOptions): void {
+  check(typeof p === "object" && p !== null && !Array.isArray(p), "partner must be an object, e.g. {\"customers\": 20}");
+  check(isInt(p.customers) && p.customers >= 0 && p.customers <= MAX_PARTNER_CUSTOMERS, `partner.customers must be an integer from 0 to ${MAX_PARTNER_CUSTOMERS}, got ${String(p.customers)}`);
+  if (p.usersPerCustomer !== undefined)
+    check(isInt(p.usersPerCustomer) && p.usersPerCustomer >= 1 && p.usersPerCustomer <= 100_000, `partner.usersPerCustomer must be an integer from 1 to 100000, got ${String(p.usersPerCustomer)}`);
+  if (p.planted !== undefined) check(typeof p.planted === "boolean", "partner.planted must be a boolean");
+}
+
+/** The seed parameters of a partner option (defaults filled in). */
+export function partnerSeedParams(p: PartnerOptions): NonNullable<SeedParams["partner"]> {
+  validatePartnerOptions(p);
+  return { customers: p.customers, usersPerCustomer: p.usersPerCustomer ?? 25, planted: p.planted ?? false };
 }
 
 /** Validates a config patch; throws InvalidOptionError naming the bad value. */

@@ -181,8 +181,15 @@ export function tenantId(seed: string, index: number): string {
   return createPrng(`${seed}/tenant/${index}`).guid();
 }
 
-export function seedTenant(seed: string, index: number, userCount: number): Tenant {
-  const domain = tenantDomain(index);
+/** A tenant's name and id when they do not follow its index (the partner tenant and its customers). */
+export interface TenantNaming {
+  id: string;
+  domain: string;
+  displayName: string;
+}
+
+export function seedTenant(seed: string, index: number, userCount: number, naming?: TenantNaming): Tenant {
+  const domain = naming?.domain ?? tenantDomain(index);
   const prng = createPrng(`${seed}/tenant/${index}/users`);
   // Groups, roles and the later fixed users have their own stream: the users stream stays as it was.
   const directory = createPrng(`${seed}/tenant/${index}/directory`);
@@ -204,7 +211,7 @@ export function seedTenant(seed: string, index: number, userCount: number): Tena
   const { groups, roleAssignments } = seedDirectory(users, groupIds, directory);
   const groupsById = new Map(groups.map((g) => [g.id, g]));
   const tenant: Tenant = {
-    id: tenantId(seed, index), domain, displayName: tenantDisplayName(index), users, byId, byUpn, groups, groupsById, roleAssignments,
+    id: naming?.id ?? tenantId(seed, index), domain, displayName: naming?.displayName ?? tenantDisplayName(index), users, byId, byUpn, groups, groupsById, roleAssignments,
     premium: false, securityDefaultsEnabled: false, conditionalAccessPolicies: [],
   };
   // Licence, policies and sign-ins come from their own stream: users, groups and roles are as before.

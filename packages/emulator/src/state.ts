@@ -1,7 +1,8 @@
 /** The mutable emulator state shared by the Entra, Graph and admin surfaces. */
-import { seededApps, type AppRecord } from "./apps.js";
+import { noApi, seededApps, seededSecret, type AppRecord } from "./apps.js";
 import type { CertificateInfo } from "./ca.js";
 import { findUser, type Tenant } from "./model.js";
+import { allPartnerTenants, applyPartnerApps, seedPartner, type PartnerSeed } from "./partner.js";
 import { createPrng, type Prng } from "./prng.js";
 import type { EmulatorClock, RuntimeConfig, SeedParams } from "./options.js";
 import { seedTenants } from "./seed.js";
@@ -53,6 +54,34 @@ export interface AuthCodeRecord {
   redeemed: boolean;
 }
 
+/** A device code from POST /devicecode until it is redeemed or expires. */
+export interface DeviceCodeRecord {
+  deviceCode: string;
+  userCode: string;
+  clientId: string;
+  /** The tenant named in the request path, or undefined for organizations/common. */
+  tenantId: string | undefined;
+  /** The scope parameter as sent. */
+  scope: string;
+  /** Epoch ms (emulator clock). */
+  expiresAt: number;
+  status: "pending" | "approved" | "declined" | "redeemed";
+  /** Set on approval: the user and their home tenant. */
+  userId?: string;
+  homeTenantId?: string;
+}
+
+/** An issued refresh token: every redemption spends it and issues a new one (rotation). */
+export interface RefreshTokenRecord {
+  clientId: string;
+  userId: string;
+  homeTenantId: string;
+  /** Epoch ms (emulator clock). */
+  issuedAt: number;
+  redeemed: boolean;
+  revoked: boolean;
+}
+
 export class EmulatorState {
   tenants: Tenant[] = [];
   private tenantIndex = new Map<string, Tenant>();
@@ -67,6 +96,14 @@ export class EmulatorState {
   dashboardApp!: AppRecord;
   /** Authorization codes by code value (redeemed ones stay, to answer AADSTS54005); cleared on re-seed. */
   authCodes = new Map<string, AuthCodeRecord>();
+  /** Device codes by device_code; cleared on re-seed. */
+  deviceCodes = new Map<string, DeviceCodeRecord>();
+  /** Refresh tokens by value (spent and revoked ones stay, to answer with the right error); cleared on re-seed. */
+  refreshTokens = new Map<string, RefreshTokenRecord>();
+  /** The partner tenant, its customers and GDAP relationships (only when seeded with `partner`). */
+  partner: PartnerSeed | undefined;
+  /** With planted problems: a second app, consented like the main one, whose secret has expired. */
+  expiredSecretApp: AppRecord | undefined;
   stats: EmulatorStats = emptyStats();
   /** Shuffles $batch responses; re-created on reset so runs repeat. */
   batchPrng!: Prng;
@@ -85,6 +122,8 @@ export class EmulatorState {
   reseed(params: SeedParams): void {
     this.seedParams = params;
     this.tenants = seedTenants(params);
+    this.partner = params.partner ? seedPartner(params.seed, params.partner) : undefined;
+    if (this.partner) this.tenants.push(...allPartnerTenants(this.partner));
     this.tenantIndex = new Map();
     for (const t of this.tenants) {
       this.tenantIndex.set(t.id.toLowerCase(), t);
@@ -98,6 +137,23 @@ export class EmulatorState {
     this.apiReadOnlyCaller = seeded.apiReadOnly;
     this.dashboardApp = seeded.dashboard;
     this.apps = new Map([seeded.main, seeded.readOnly, seeded.api, seeded.apiReadWrite, seeded.apiReadOnly, seeded.dashboard].map((a) => [a.clientId, a]));
+    this.expiredSecretApp = undefined;
+    if (this.partner) {
+      const now = this.clock.now();
+      if (this.partner.planted) {
+        this.expiredSecretApp = {
+          ...structuredClone({ ...seeded.main, certificates: [] }),
+          clientId: createPrng(`${params.seed}/app/expired-secret`).guid(),
+          displayName: "mfactl (expired secret)",
+          secret: seededSecret(`${params.seed}/app/expired-secret/secret`),
+          secretExpiresAt: now - 86_400_000,
+          certificates: [],
+          api: noApi(),
+        };
+        this.apps.set(this.expiredSecretApp.clientId, this.expiredSecretApp);
+      }
+      applyPartnerApps(this.partner, this.mainApp, now, this.expiredSecretApp);
+    }
     const home = this.tenants[0];
     if (home) {
       const assigned = new Map<string, string[]>();
@@ -108,6 +164,8 @@ export class EmulatorState {
       this.apiApp.userRoles.set(home.id.toLowerCase(), assigned);
     }
     this.authCodes = new Map();
+    this.deviceCodes = new Map();
+    this.refreshTokens = new Map();
     this.stats = emptyStats();
     this.batchPrng = createPrng(`${params.seed}/batch-order`);
   }
