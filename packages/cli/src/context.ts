@@ -1,5 +1,14 @@
 import { existsSync } from "node:fs";
+import { homedir } from "node:os";
 import {
+  chooseKeySource,
+  createAccessTokenProvider,
+  createDelegatedTokenProvider,
+  createMsalTokenProvider,
+  defaultTokenStorePath,
+  TokenStore,
+  withGdapErrors,
+  type AccessMode,
   createBatchEngine,
   createCippClient,
   createFetch,
@@ -18,11 +27,14 @@ import { defaultJournalPath, isPostgresUrl, openStore, type MfactlStore } from "
 import type { BackendFlags } from "./backend-options.js";
 import { redactingWriter, type RedactingWriter } from "./redact.js";
 import {
+  accessModeFor,
   CIPP_ENV_VARS,
   loadProfile,
   resolveBackend,
   resolveCippSettings,
+  resolvePublicClientSettings,
   resolveSettings,
+  type PublicClientSettings,
   type Backend,
   type Env,
   type LoadedProfile,
@@ -70,6 +82,8 @@ export class CommandContext {
   private cippSettings: ResolvedCippSettings | undefined;
   private cippClient: CippClient | undefined;
   private cippHttp: HttpTransport | undefined;
+  private graphHttp: HttpTransport | undefined;
+  private tokens: TokenStore | undefined;
 
   constructor(
     readonly io: CliIo,
@@ -86,11 +100,22 @@ export class CommandContext {
   resolveSettings(): ResolvedSettings {
     if (!this.settings) {
       const { config, profile, verbose: _v, db: _d, maxAttempts: _m, maxRetryWait: _w, timeout: _t, backend: _b, ...flags } = this.globals;
-      this.settings = resolveSettings({ ...flags, config, profile }, this.io.env);
+      this.settings = resolveSettings({ ...flags, config, profile }, this.io.env, {
+        storedSecret: (clientId) => {
+          const store = this.tokenStore();
+          return store.exists() ? store.read().secrets[clientId] : undefined;
+        },
+      });
       this.out.addSecrets(this.settings.secrets);
       this.err.addSecrets(this.settings.secrets);
     }
     return this.settings;
+  }
+
+  /** Client id and endpoints for a sign-in (no app credential needed). */
+  publicClientSettings(): PublicClientSettings {
+    const { config, profile, verbose: _v, db: _d, maxAttempts: _m, maxRetryWait: _w, timeout: _t, backend: _b, ...flags } = this.globals;
+    return resolvePublicClientSettings({ ...flags, config, profile }, this.io.env);
   }
 
   /** The profile's tenant list, guard rails and journal path; needs no credentials. */
@@ -183,20 +208,70 @@ export class CommandContext {
     return this.journal();
   }
 
-  /** Who the journal names as making the changes: the app the CLI signs in as (CIPP's API client through CIPP). */
+  /**
+   * Who the journal names as making the changes: the person signed in (`mfactl login`) when every tenant is reached
+   * through them (GDAP or delegated access), else the app the CLI signs in as (CIPP's API client through CIPP).
+   */
   actor(): string {
-    return `app:${this.backend() === "cipp" ? this.resolveCippSettings().clientId : this.resolveSettings().connection.clientId}`;
+    if (this.backend() === "cipp") return `app:${this.resolveCippSettings().clientId}`;
+    const { connection, access } = this.resolveSettings();
+    const modes = new Set([access.default, ...Object.values(access.tenants)]);
+    if (!modes.has("app")) {
+      const person = this.signedInPerson(modes.has("gdap"));
+      if (person) return `user:${person.toLowerCase()}`;
+    }
+    return `app:${connection.clientId}`;
+  }
+
+  /** The partner's UPN (GDAP), or the one tenant administrator signed in (delegated); undefined when unknown. */
+  private signedInPerson(gdap: boolean): string | undefined {
+    const store = this.tokenStore();
+    if (!store.exists()) return undefined;
+    const content = store.read();
+    if (gdap) return content.partner?.userPrincipalName;
+    const admins = new Set(Object.values(content.tenants).map((a) => a.userPrincipalName.toLowerCase()));
+    return admins.size === 1 ? [...admins][0] : undefined;
+  }
+
+  /** The encrypted token store (tokens of `mfactl login`, stored app secrets), in the state directory. */
+  tokenStore(): TokenStore {
+    this.tokens ??= new TokenStore(defaultTokenStorePath(this.io.env), chooseKeySource(this.profileExtras().tokenKey, this.io.env, homedir()));
+    return this.tokens;
+  }
+
+  /** How a tenant is reached: the profile's tenantAccess override, else its access default (app). */
+  accessMode(tenant: string): AccessMode {
+    return accessModeFor(this.resolveSettings().access, tenant);
   }
 
   graph(retry: Partial<RetryPolicy>): GraphClient {
     this.requireGraph();
     if (!this.client) {
-      const { connection } = this.resolveSettings();
-      this.client = createGraphClient({
-        ...connection,
-        retry,
-        ...(this.verbose ? { onEvent: (e: TransportEvent) => this.err.write(`${describeEvent(e)}\n`) } : {}),
-      });
+      const { connection, access } = this.resolveSettings();
+      const onEvent = this.verbose ? (e: TransportEvent) => this.err.write(`${describeEvent(e)}\n`) : undefined;
+      if (access.default === "app" && Object.values(access.tenants).every((m) => m === "app")) {
+        this.client = createGraphClient({ ...connection, retry, ...(onEvent ? { onEvent } : {}) });
+      } else {
+        // One network for Graph and both token sources, so the extra CA applies to each.
+        this.graphHttp = createFetch({ caPem: connection.caPem, keepAlive: true });
+        const { fetch } = this.graphHttp;
+        const modeFor = (tenant: string) => this.accessMode(tenant);
+        const tokenProvider = createAccessTokenProvider({
+          modeFor,
+          app: () => createMsalTokenProvider({ ...connection, fetch, onEvent }),
+          delegated: () =>
+            createDelegatedTokenProvider({
+              clientId: connection.clientId,
+              authorityHost: connection.authorityHost,
+              graphUrl: connection.graphUrl,
+              fetch,
+              store: this.tokenStore(),
+              modeFor: (tenant) => (modeFor(tenant) === "gdap" ? "gdap" : "delegated"),
+              onEvent,
+            }),
+        });
+        this.client = withGdapErrors(createGraphClient({ ...connection, retry, fetch, tokenProvider, ...(onEvent ? { onEvent } : {}) }), modeFor);
+      }
     }
     return this.client;
   }
@@ -216,6 +291,7 @@ export class CommandContext {
     await this.batchEngine?.close();
     await this.client?.close();
     await this.cippHttp?.close();
+    await this.graphHttp?.close();
     const journal = this.openJournal;
     this.openJournal = undefined;
     if (journal) await journal.then((j) => j.close()).catch(() => undefined);

@@ -1,4 +1,4 @@
-import { ApiKeyNameTakenError, AuthError, GraphError, JournalUnavailableError, NetworkError, PlanAlreadyRunError, RunBusyError, RunNotFoundError, UsageError } from "@mfactl/core";
+import { AccessError, ApiKeyNameTakenError, AuthError, GraphError, JournalUnavailableError, NetworkError, PlanAlreadyRunError, RunBusyError, RunNotFoundError, UsageError } from "@mfactl/core";
 import { EXIT, type ExitCode } from "./exit-codes.js";
 
 /** One readable line for any error, plus detail lines for --verbose. Never a stack trace by default. */
@@ -23,6 +23,8 @@ export function describeError(error: unknown): { message: string; detail: string
   if (error instanceof AuthError) {
     const detail = [
       `tenant: ${error.tenant}`,
+      // The cause an MSP acts on (docs/msp.md): noRelationship, missingRole, consentMissing, signInAgain, notSignedIn, secretExpired.
+      ...(error instanceof AccessError ? [`cause: ${error.authCause}`] : []),
       `entra error: ${error.code}`,
       ...(error.aadstsCodes.length ? [`AADSTS: ${error.aadstsCodes.join(", ")}`] : []),
       ...(error.correlationId ? [`correlation id: ${error.correlationId}`] : []),

@@ -7,6 +7,8 @@ import { emulatorCommand } from "./commands/emulator.js";
 import { driftCommand } from "./commands/drift.js";
 import { enforceCommand } from "./commands/enforce.js";
 import { getCommand } from "./commands/get.js";
+import { loginCommand } from "./commands/login.js";
+import { logoutCommand } from "./commands/logout.js";
 import { migrateCommand } from "./commands/migrate.js";
 import { planCommand } from "./commands/plan.js";
 import { postureCommand } from "./commands/posture.js";
@@ -16,11 +18,15 @@ import { undoCommand } from "./commands/undo.js";
 import { reportCommand } from "./commands/report.js";
 import { serveCommand } from "./commands/serve.js";
 import { setCommand } from "./commands/set.js";
+import { tenantsCommand } from "./commands/tenants.js";
+import { consentUrlCommand } from "./commands/consent-url.js";
+import { doctorCommand } from "./commands/doctor.js";
 import type { CommandRunner } from "./commands/types.js";
 import { CommandContext, type CliIo, type GlobalOptions } from "./context.js";
 import { describeError } from "./errors.js";
 import { EXIT } from "./exit-codes.js";
 import { ENV_VARS } from "./settings.js";
+import { tenantSourcesFor, withTenantSources } from "./selection-options.js";
 import { VERSION } from "./version.js";
 
 export type { CliIo } from "./context.js";
@@ -75,7 +81,8 @@ Docs: README.md and docs/commands/.`,
     const globals = program.opts<GlobalOptions>();
     const ctx = new CommandContext(io, globals);
     try {
-      setExit(await body(ctx, parseRetry(globals)));
+      // --all-tenants in any command sees the synced customers and the profile's include/exclude lists.
+      setExit(await withTenantSources(tenantSourcesFor(io.env, () => ctx.profileExtras()), () => body(ctx, parseRetry(globals))));
     } catch (error) {
       if (io.signal?.aborted) {
         ctx.err.write("interrupted\n");
@@ -107,6 +114,11 @@ Docs: README.md and docs/commands/.`,
   program.addCommand(migrateCommand(runner));
   program.addCommand(serveCommand(runner));
   program.addCommand(apikeyCommand(runner));
+  program.addCommand(loginCommand(runner));
+  program.addCommand(logoutCommand(runner));
+  program.addCommand(tenantsCommand(runner));
+  program.addCommand(consentUrlCommand(runner));
+  program.addCommand(doctorCommand(runner));
   program.addCommand(emulatorCommand(io, setExit));
   for (const cmd of [...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { UsageError, type ConnectionSettings, type Credential } from "@mfactl/core";
+import { ACCESS_MODES, TOKEN_KEY_SOURCES, UsageError, type AccessMode, type ConnectionSettings, type Credential } from "@mfactl/core";
 
 export const MICROSOFT_AUTHORITY_HOST = "https://login.microsoftonline.com";
 export const MICROSOFT_GRAPH_URL = "https://graph.microsoft.com";
@@ -30,6 +30,19 @@ const ProfileExtrasSchema = z.object({
   maxChanges: z.union([z.number().int().nonnegative(), z.string().regex(/^\s*(\d+|\d+(\.\d+)?\s*%)\s*$/, "a whole number of users or a percentage like 10%")]).optional(),
   /** Journal database path (relative to the config file). */
   db: z.string().min(1).optional(),
+  /** How tenants are reached by default: app-only, GDAP (the partner's sign-in) or delegated (a tenant administrator's). */
+  access: z.enum(ACCESS_MODES).optional(),
+  /** Per-tenant access overrides, by tenant id or domain as written in --tenant (case-insensitive). */
+  tenantAccess: z.record(z.string().min(1), z.enum(ACCESS_MODES)).optional(),
+  /** The partner (MSP) tenant: GDAP sign-in and `tenants sync`. */
+  partner: z.object({ tenantId: z.string().min(1) }).strict().optional(),
+  /** Where the token store's key comes from; default MFACTL_TOKEN_KEY when set, else the key file. */
+  tokenKey: z.enum(TOKEN_KEY_SOURCES).optional(),
+  /** Tenants `--all-tenants` leaves in or out (see docs/msp.md). */
+  includeTenants: z.array(z.string().min(1)).optional(),
+  excludeTenants: z.array(z.string().min(1)).optional(),
+  /** Where Entra sends an administrator after the admin consent of `mfactl consent-url` (registered on the app). */
+  consentRedirectUri: z.string().url().optional(),
 });
 export type ProfileExtras = z.infer<typeof ProfileExtrasSchema>;
 
@@ -100,8 +113,8 @@ export function loadProfile(flags: { config?: string | undefined; profile?: stri
       const known = Object.keys(config.profiles);
       throw new UsageError(`Profile "${name}" not found in ${path}${known.length ? `; profiles there: ${known.join(", ")}` : ""}.`);
     }
-    const { tenants, protectedAccounts, maxChanges, db, backend, cipp, ...settings } = profile;
-    const extras: ProfileExtras = stripUndefined({ tenants, protectedAccounts, maxChanges, db: db === undefined || isAbsolute(db) || /^postgres(ql)?:\/\//i.test(db) ? db : resolve(dirname(path), db) });
+    const { tenants, protectedAccounts, maxChanges, db, backend, cipp, access, tenantAccess, partner, tokenKey, includeTenants, excludeTenants, consentRedirectUri, ...settings } = profile;
+    const extras: ProfileExtras = stripUndefined({ tenants, protectedAccounts, maxChanges, access, tenantAccess, partner, tokenKey, includeTenants, excludeTenants, consentRedirectUri, db: db === undefined || isAbsolute(db) || /^postgres(ql)?:\/\//i.test(db) ? db : resolve(dirname(path), db) });
     return { settings: relativeTo(dirname(path), settings), extras, name, backend, cipp };
   }
   if (explicitConfig) throw new UsageError(`Config file ${path} does not exist.`);
@@ -118,22 +131,61 @@ export interface ResolvedSettings {
   profile: string | undefined;
   /** Secret values to scrub from anything printed. */
   secrets: string[];
+  /** Per-tenant access mode (app, gdap, delegated). */
+  access: AccessSettings;
+  /** The app credential was found (flag, environment, profile or token store); without one only gdap/delegated tenants work. */
+  hasAppCredential: boolean;
+}
+
+export interface AccessSettings {
+  default: AccessMode;
+  /** Overrides, keys lower-cased. */
+  tenants: Record<string, AccessMode>;
+  partnerTenantId: string | undefined;
+}
+
+export function accessSettings(extras: ProfileExtras): AccessSettings {
+  const tenants: Record<string, AccessMode> = {};
+  for (const [tenant, mode] of Object.entries(extras.tenantAccess ?? {})) tenants[tenant.toLowerCase()] = mode;
+  return { default: extras.access ?? "app", tenants, partnerTenantId: extras.partner?.tenantId };
+}
+
+/** The access mode of a tenant: its override, else the profile's default. */
+export function accessModeFor(access: AccessSettings, tenant: string): AccessMode {
+  return access.tenants[tenant.toLowerCase()] ?? access.default;
+}
+
+/** Whether any tenant may use app-only access (the default, or an override). */
+function usesApp(access: AccessSettings): boolean {
+  return access.default === "app" || Object.values(access.tenants).includes("app");
+}
+
+export interface ResolveOptions {
+  /** The app secret stored encrypted in the token store (`mfactl login --store-secret`), used when nothing else gives a credential. */
+  storedSecret?: ((clientId: string) => string | undefined) | undefined;
 }
 
 /**
  * Precedence: flag > environment > profile in the config file > Microsoft's defaults.
  * Paths in the config file are relative to the file.
  */
-export function resolveSettings(flags: Settings & { config?: string | undefined; profile?: string | undefined }, env: Env): ResolvedSettings {
+export function resolveSettings(flags: Settings & { config?: string | undefined; profile?: string | undefined }, env: Env, options: ResolveOptions = {}): ResolvedSettings {
   const loaded = loadProfile(flags, env);
   const profileTenants = loaded.extras.tenants ?? [];
   const usedProfile = loaded.name;
   const merged = mergeSettings(flags, env, loaded);
+  const access = accessSettings(loaded.extras);
 
   if (!merged.clientId) {
     throw new UsageError("No client id: set --client-id, MFACTL_CLIENT_ID or clientId in a profile (see docs/setup.md).");
   }
-  const credential = loadCredential(merged);
+  if (!merged.clientSecret && !merged.certificatePath) {
+    const stored = options.storedSecret?.(merged.clientId);
+    if (stored) merged.clientSecret = stored;
+  }
+  // GDAP and delegated tokens come from a sign-in: a profile that never uses app-only access needs no app credential.
+  const hasAppCredential = !!(merged.clientSecret || merged.certificatePath);
+  const credential: Credential = hasAppCredential || usesApp(access) ? loadCredential(merged) : { kind: "secret", clientSecret: "" };
   const caPem = merged.caFile ? readFileOrFail(merged.caFile, "CA file") : undefined;
   const secrets = [merged.clientSecret, merged.certificatePassword, credential.kind === "certificate" ? credential.privateKeyPem : undefined].filter(
     (s): s is string => typeof s === "string" && s.length > 0,
@@ -150,6 +202,33 @@ export function resolveSettings(flags: Settings & { config?: string | undefined;
     tenants: profileTenants,
     profile: usedProfile,
     secrets,
+    access,
+    hasAppCredential,
+  };
+}
+
+export interface PublicClientSettings {
+  clientId: string;
+  authorityHost: string;
+  graphUrl: string;
+  caPem?: string | undefined;
+  access: AccessSettings;
+  profile: string | undefined;
+}
+
+/** What `mfactl login` needs: the app's client id and the endpoints, no app credential (device code is a public-client flow). */
+export function resolvePublicClientSettings(flags: Settings & { config?: string | undefined; profile?: string | undefined }, env: Env): PublicClientSettings {
+  const loaded = loadProfile(flags, env);
+  const merged = mergeSettings(flags, env, loaded);
+  if (!merged.clientId) throw new UsageError("No client id: set --client-id, MFACTL_CLIENT_ID or clientId in a profile (see docs/setup.md).");
+  const caPem = merged.caFile ? readFileOrFail(merged.caFile, "CA file") : undefined;
+  return {
+    clientId: merged.clientId,
+    authorityHost: trimSlash(merged.authorityHost ?? MICROSOFT_AUTHORITY_HOST),
+    graphUrl: trimSlash(merged.graphUrl ?? MICROSOFT_GRAPH_URL),
+    ...(caPem ? { caPem } : {}),
+    access: accessSettings(loaded.extras),
+    profile: loaded.name,
   };
 }
 

@@ -48,3 +48,5 @@ export * from "./access/memory-access.js";
 export * from "./journal/undo-prepare.js";
 export * from "./operations/users-page.js";
 export * from "./backends/cipp/index.js";
+export * from "./auth/index.js";
+export * from "./partner/index.js";

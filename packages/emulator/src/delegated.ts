@@ -299,6 +299,9 @@ ${error === undefined ? "" : `<p id="device-error" class="error" role="alert">${
 
     let signed: Signed;
     let scope: string;
+    // The refresh token redeemed: spent once new tokens are issued (a client must keep the one it is given),
+    // not when the redemption fails (no relationship, no consent), as Entra leaves a token usable elsewhere.
+    let spent: RefreshTokenRecord | undefined;
     if (isDeviceCodeGrant(grantType)) {
       const deviceCode = form.get("device_code");
       if (!deviceCode) return this.error(ctx, fail("invalid_request", 900144, "The request body must contain the following parameter: 'device_code'."));
@@ -333,14 +336,15 @@ ${error === undefined ? "" : `<p id="device-error" class="error" role="alert">${
       const user = home?.byId.get(record.userId);
       if (!home || !user) return this.error(ctx, fail("invalid_grant", 50034, "The user account does not exist in the directory."));
       if (!user.accountEnabled) return this.error(ctx, fail("invalid_grant", 50057, "The user account is disabled."));
-      // Spent whatever happens next: a client must keep the token it is given.
-      record.redeemed = true;
+      spent = record;
       signed = { home, user };
       const asked = form.get("scope");
       if (!asked) return this.error(ctx, fail("invalid_request", 900144, "The request body must contain the following parameter: 'scope'."));
       scope = asked;
     }
-    return this.issue(ctx, app, clientAuth, signed, target ?? signed.home, scope);
+    const outcome = await this.issue(ctx, app, clientAuth, signed, target ?? signed.home, scope);
+    if (spent && outcome.kind === "response" && outcome.status === 200) spent.redeemed = true;
+    return outcome;
   }
 
   /** Tokens for a signed-in user in `target` (their home tenant, or a customer reached through GDAP). */

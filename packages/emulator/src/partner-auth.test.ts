@@ -171,15 +171,18 @@ describe("refresh tokens and GDAP", () => {
 
   it("names the planted problems: no relationship (AADSTS50020), no consent (AADSTS65001 / 700016), expired secret (AADSTS7000222)", async () => {
     const planted = emu.partner!.planted!;
-    let rt = (await partnerSignIn())["refresh_token"]!;
+    const rt = (await partnerSignIn())["refresh_token"]!;
     const none = await refresh(planted.noRelationship.tenantId, rt);
     expect(none.json()["error"]).toBe("invalid_grant");
     expect(aadCode(none)).toBe(50020);
 
-    rt = (await partnerSignIn())["refresh_token"]!;
+    // A failed redemption does not spend the token: it still works at a customer, then at the next.
     const consent = await refresh(planted.noConsent.tenantId, rt);
     expect(aadCode(consent)).toBe(65001);
     expect(consent.json()["suberror"]).toBe("consent_required");
+    const ok = await refresh(emu.partner!.customers[0]!.tenantId, rt);
+    expect(ok.status).toBe(200);
+    expect(aadCode(await refresh(emu.partner!.customers[1]!.tenantId, rt))).toBe(70008);
     const app = await post(`/${planted.noConsent.tenantId}/oauth2/v2.0/token`, { grant_type: "client_credentials", client_id: emu.clientId, client_secret: emu.clientSecret, scope: `${emu.graphUrl}/.default` });
     expect(aadCode(app)).toBe(700016);
 

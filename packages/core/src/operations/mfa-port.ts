@@ -111,8 +111,9 @@ export function graphErrorFromBody(
   const requestId = ctx.requestId ?? (typeof error?.innerError?.["request-id"] === "string" ? error.innerError["request-id"] : undefined);
   const who = ctx.user ? `user ${ctx.user}, ` : "";
   const tries = ctx.attempts > 1 ? ` Gave up after ${ctx.attempts} attempts.` : "";
-  // Inside a $batch too, a 403 says which permission the call needs.
-  const hint = status === 403 && ctx.path !== undefined ? ` The app lacks the permission or its admin consent (${permissionFor(ctx.path, ctx.method.split(" ")[0] ?? "GET")}).` : "";
+  // Inside a $batch too, a 403 says which permission the call needs; not when GDAP's error mapping (auth/delegated.ts)
+  // has already named the relationship's missing role, which a delegated token's 403 is about.
+  const hint = status === 403 && ctx.path !== undefined && !/^The GDAP relationship /.test(message) ? ` The app lacks the permission or its admin consent (${permissionFor(ctx.path, ctx.method.split(" ")[0] ?? "GET")}).` : "";
   return new GraphError(`Graph answered ${status} ${code} to ${ctx.method} (${who}tenant ${ctx.tenant}): ${message.replace(/\.+$/, "")}.${hint}${tries}`, {
     status,
     code,

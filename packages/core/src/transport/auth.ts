@@ -87,7 +87,7 @@ export function certificateCredentialFromPem(certificatePem: string, privateKeyP
 }
 
 /** What the network module saw during one token acquisition, to explain MSAL's failures. */
-interface Observed {
+export interface Observed {
   networkFailure?: { url: string; failure: NetworkFailure };
   /** The last error answer of the authority (discovery or token endpoint). */
   authorityError?: { status: number; body: Record<string, unknown> | undefined };
@@ -209,7 +209,7 @@ export function redactCredentials(text: string, secrets: readonly string[]): str
     .replace(/(client_secret|client_assertion|access_token|refresh_token|assertion)=[^&\s]*/gi, "$1=[redacted]");
 }
 
-interface MapContext {
+export interface MapContext {
   tenant: string;
   clientId: string;
   authority: string;
@@ -218,7 +218,7 @@ interface MapContext {
 }
 
 /** Turns an MSAL failure into AuthError / NetworkError with a message that says what to do. */
-function mapMsalError(error: unknown, observed: Observed, ctx: MapContext): AuthError | NetworkError | UsageError {
+export function mapMsalError(error: unknown, observed: Observed, ctx: MapContext): AuthError | NetworkError | UsageError {
   if (error instanceof AuthError || error instanceof NetworkError || error instanceof UsageError) return error;
   const { tenant, clientId } = ctx;
   if (observed.networkFailure) {
