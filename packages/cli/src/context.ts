@@ -22,6 +22,8 @@ import {
   type JournalStore,
   type RetryPolicy,
   type TransportEvent,
+  type FetchLike,
+  type TokenProvider,
 } from "@mfactl/core";
 import { defaultJournalPath, isPostgresUrl, openStore, type MfactlStore } from "@mfactl/store";
 import type { BackendFlags } from "./backend-options.js";
@@ -84,6 +86,7 @@ export class CommandContext {
   private cippHttp: HttpTransport | undefined;
   private graphHttp: HttpTransport | undefined;
   private tokens: TokenStore | undefined;
+  private accessTokens: TokenProvider | undefined;
 
   constructor(
     readonly io: CliIo,
@@ -248,32 +251,55 @@ export class CommandContext {
     this.requireGraph();
     if (!this.client) {
       const { connection, access } = this.resolveSettings();
-      const onEvent = this.verbose ? (e: TransportEvent) => this.err.write(`${describeEvent(e)}\n`) : undefined;
+      const onEvent = this.verboseEvents();
       if (access.default === "app" && Object.values(access.tenants).every((m) => m === "app")) {
         this.client = createGraphClient({ ...connection, retry, ...(onEvent ? { onEvent } : {}) });
       } else {
-        // One network for Graph and both token sources, so the extra CA applies to each.
-        this.graphHttp = createFetch({ caPem: connection.caPem, keepAlive: true });
-        const { fetch } = this.graphHttp;
-        const modeFor = (tenant: string) => this.accessMode(tenant);
-        const tokenProvider = createAccessTokenProvider({
-          modeFor,
-          app: () => createMsalTokenProvider({ ...connection, fetch, onEvent }),
-          delegated: () =>
-            createDelegatedTokenProvider({
-              clientId: connection.clientId,
-              authorityHost: connection.authorityHost,
-              graphUrl: connection.graphUrl,
-              fetch,
-              store: this.tokenStore(),
-              modeFor: (tenant) => (modeFor(tenant) === "gdap" ? "gdap" : "delegated"),
-              onEvent,
-            }),
-        });
-        this.client = withGdapErrors(createGraphClient({ ...connection, retry, fetch, tokenProvider, ...(onEvent ? { onEvent } : {}) }), modeFor);
+        const tokenProvider = this.tokenProvider();
+        const fetch = this.graphFetch();
+        this.client = withGdapErrors(createGraphClient({ ...connection, retry, fetch, tokenProvider, ...(onEvent ? { onEvent } : {}) }), (tenant) => this.accessMode(tenant));
       }
     }
     return this.client;
+  }
+
+  private verboseEvents(): ((e: TransportEvent) => void) | undefined {
+    return this.verbose ? (e: TransportEvent) => this.err.write(`${describeEvent(e)}\n`) : undefined;
+  }
+
+  /** One network for Graph and both token sources, so the extra CA applies to each. */
+  private graphFetch(): FetchLike {
+    this.graphHttp ??= createFetch({ caPem: this.resolveSettings().connection.caPem, keepAlive: true });
+    return this.graphHttp.fetch;
+  }
+
+  /**
+   * Tokens per tenant in its access mode: app-only (client credentials) or the signed-in person's (GDAP or
+   * delegated, from the encrypted token store). What the Graph client uses when any tenant is not app-only, and what
+   * `doctor` reads a delegated token's claims from.
+   */
+  tokenProvider(): TokenProvider {
+    if (!this.accessTokens) {
+      const { connection } = this.resolveSettings();
+      const fetch = this.graphFetch();
+      const onEvent = this.verboseEvents();
+      const modeFor = (tenant: string) => this.accessMode(tenant);
+      this.accessTokens = createAccessTokenProvider({
+        modeFor,
+        app: () => createMsalTokenProvider({ ...connection, fetch, onEvent }),
+        delegated: () =>
+          createDelegatedTokenProvider({
+            clientId: connection.clientId,
+            authorityHost: connection.authorityHost,
+            graphUrl: connection.graphUrl,
+            fetch,
+            store: this.tokenStore(),
+            modeFor: (tenant) => (modeFor(tenant) === "gdap" ? "gdap" : "delegated"),
+            onEvent,
+          }),
+      });
+    }
+    return this.accessTokens;
   }
 
   /** The throttle-aware batch engine over the same client (bulk commands). */

@@ -5,7 +5,6 @@ import {
   createGraphClient,
   createMsalTokenProvider,
   doctorTenant,
-  GraphError,
   parseTenantRef,
   tenantRefToString,
   type DoctorCheck,
@@ -70,7 +69,7 @@ Exit codes: 0 nothing failed (warnings are printed), 1 a check failed, 2 bad usa
       };
       const hasAppCredential = connection.credential.kind === "certificate" || connection.credential.clientSecret !== "";
       const delegated = delegatedTokens(ctx);
-      const tokenFor = (tenant: string): TokenProvider => (profile.modeFor(tenant) === "app" ? appAccess().tokens : (delegated ?? probeTokens(ctx.graph(retry))));
+      const tokenFor = (tenant: string): TokenProvider => (profile.modeFor(tenant) === "app" ? appAccess().tokens : delegated);
       const graphFor = (tenant: string): GraphClient => (profile.modeFor(tenant) === "app" ? appAccess().graph : ctx.graph(retry));
       const byKey = new Map((cache?.customers ?? []).flatMap((c) => [[c.tenantId, c] as const, ...(c.domain ? [[c.domain, c] as const] : [])]));
       try {
@@ -105,25 +104,9 @@ Exit codes: 0 nothing failed (warnings are printed), 1 a check failed, 2 bad usa
   );
 }
 
-/** G-AUTH's delegated token source on the context, when it offers one (a GDAP or delegated tenant's token). */
-function delegatedTokens(ctx: CommandContext): TokenProvider | undefined {
-  const source = (ctx as unknown as { tokenProvider?: () => TokenProvider }).tokenProvider;
-  return typeof source === "function" ? source.call(ctx) : undefined;
-}
-
-/** Without a visible token, acquiring one is proved by a small Graph read through the context's client; its claims stay unknown. */
-function probeTokens(graph: GraphClient): TokenProvider {
-  return {
-    async getToken(tenant) {
-      try {
-        await graph.request({ tenant, method: "GET", path: "/v1.0/organization?$select=id" });
-      } catch (error) {
-        // Graph answered, so a token was issued; only token and network failures matter here.
-        if (!(error instanceof GraphError) || error.status === 401) throw error;
-      }
-      return "";
-    },
-  };
+/** The context's token source for tenants reached through a sign-in (GDAP or delegated): their token's claims. */
+function delegatedTokens(ctx: CommandContext): TokenProvider {
+  return ctx.tokenProvider();
 }
 
 async function appCredentialCheck(

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { mfactl, useEmulatorProcess } from "./harness.js";
+import { loginAs, partnerOf, signInEnv } from "./login-helpers.js";
 
 const lab = useEmulatorProcess(["--tenants", "1", "--users", "5", "--partner-customers", "2", "--partner-users", "5", "--partner-planted"], { reset: false });
 
@@ -99,6 +100,23 @@ describe("mfactl doctor", () => {
     expect(role).toMatchObject({ status: "fail", code: "missingRole" });
     expect(role.message).toContain("lacks Authentication Policy Administrator");
     expect(r.out.tenants.find((t) => t.tenant === planted.missingRole.tenantId)!.accessMode).toBe("gdap");
+  });
+
+  it("with the partner signed in (GDAP): the delegated token is acquired and its scopes checked; a healthy customer passes", async () => {
+    const { customers, tenantId } = partner();
+    const signIn = signInEnv(lab.emu, { partner: { tenantId }, access: "gdap" }, { keepSecret: true });
+    const login = await loginAs(lab.emu, ["--partner"], signIn.env, partnerOf(lab.emu).admin.userPrincipalName);
+    expect(login.code, login.stderr).toBe(0);
+    const sync = await mfactl(["tenants", "sync"], signIn.env);
+    expect(sync.code, sync.stderr).toBe(0);
+    const r = await doctor(["--tenant", customers[0]!.tenantId], signIn.env);
+    expect(r.code, JSON.stringify(r.out) + r.stderr).toBe(0);
+    const t = r.out.tenants[0]!;
+    expect(t.accessMode).toBe("gdap");
+    expect(check(r.out, customers[0]!.tenantId, "token")).toMatchObject({ status: "ok" });
+    // The delegated token's scp was read: the permission check is a real verdict, not skipped.
+    expect(check(r.out, customers[0]!.tenantId, "permissions")).toMatchObject({ status: "ok", message: expect.stringContaining("delegated permission") });
+    expect(check(r.out, customers[0]!.tenantId, "gdapRoles").status).toBe("ok");
   });
 
   it("bad usage: a malformed tenant is exit 2", async () => {
