@@ -8,7 +8,7 @@ import type { GraphClient } from "../transport/types.js";
 import { applyChange, decide, failed, type ApplyOptions } from "./apply-change.js";
 import { odataString, ROLE_IDS, SYNC_ACCOUNT_UPN } from "./directory.js";
 import { refuseProtected, type ProtectedAccounts } from "./guard-rails.js";
-import { directPort, type ResolvedUser } from "./mfa-port.js";
+import { directPort, type MfaPort, type ResolvedUser } from "./mfa-port.js";
 import { parseInput } from "./parse-input.js";
 
 export const UserMfaSetInputSchema = z.object({
@@ -34,8 +34,26 @@ export interface UserMfaSetOptions extends ApplyOptions {
  * JournalUnavailableError when the change cannot be journaled (nothing sent).
  */
 export async function setUserMfa(client: GraphClient, input: UserMfaSetInput, options: UserMfaSetOptions = {}): Promise<UserMfaChange> {
+  return setThroughPort(directPort(client), input, options, {
+    syncReason: (tenant, user, signal) => directorySyncReason(client, tenant, user, signal),
+    description: (state) => `set ${state}`,
+  });
+}
+
+/** What differs between the services a single `set` goes through (Graph, CIPP): the rest is one path. */
+export interface SetThrough {
+  /** Why the user is a directory synchronisation account (protected), if they are. */
+  syncReason(tenant: string, user: ResolvedUser, signal: AbortSignal | undefined): Promise<string | undefined>;
+  /** The journal run's description. */
+  description(state: string): string;
+}
+
+/**
+ * `set` over any MfaPort: read, change only when the state differs, read back; protected accounts refused before
+ * anything is sent (a dry run included); journaled as a run of one when `options.journal` is given.
+ */
+export async function setThroughPort(port: MfaPort, input: UserMfaSetInput, options: UserMfaSetOptions, through: SetThrough): Promise<UserMfaChange> {
   const { tenant, user, state: requestedState, dryRun, includeProtected } = parseInput(UserMfaSetInputSchema, input);
-  const port = directPort(client);
   let target;
   try {
     const resolved = await port.resolveUser(tenant, user, options.signal);
@@ -45,7 +63,7 @@ export async function setUserMfa(client: GraphClient, input: UserMfaSetInput, op
     if (unchanged) return unchanged;
     // Before the dry run answers: a preview refuses what the real change would refuse.
     if (!includeProtected && options.protectedAccounts) {
-      const reason = options.protectedAccounts.reason(tenant, resolved) ?? (await directorySyncReason(client, tenant, resolved, options.signal));
+      const reason = options.protectedAccounts.reason(tenant, resolved) ?? (await through.syncReason(tenant, resolved, options.signal));
       if (reason) refuseProtected([{ tenant, userPrincipalName: resolved.userPrincipalName, reason }]);
     }
     const preview = decide(target, dryRun);
@@ -57,7 +75,7 @@ export async function setUserMfa(client: GraphClient, input: UserMfaSetInput, op
   if (!options.journal) return applyChange(port, target, options);
 
   const ctx: RunContext = { ...options.journal, port, clock: options.clock, signal: options.signal, readBackDelaysMs: options.readBackDelaysMs };
-  const run = await createRun(ctx, { kind: "set", description: `set ${requestedState}`, includeProtected }, [
+  const run = await createRun(ctx, { kind: "set", description: through.description(requestedState), includeProtected }, [
     { tenant, id: target.user.id, userPrincipalName: target.user.userPrincipalName, requestedState, expectedState: target.previousState },
   ]);
   let result: UserMfaChange | undefined;

@@ -1,15 +1,11 @@
-import { UsageError } from "../../domain/errors.js";
 import type { MfaStateRead } from "../../domain/mfa-state.js";
 import { parseTenantRef, tenantRefToString } from "../../domain/references.js";
 import type { ReportRow, UserMfaChange, UserMfaState } from "../../domain/vocabulary.js";
-import { createRun, executeRun, type RunContext } from "../../journal/run-executor.js";
-import { applyChange, decide, failed } from "../../operations/apply-change.js";
 import { SYNC_ACCOUNT_UPN } from "../../operations/directory.js";
-import { refuseProtected } from "../../operations/guard-rails.js";
 import { parseInput } from "../../operations/parse-input.js";
 import type { UserFilters } from "../../operations/user-filters.js";
 import { UserMfaGetInputSchema, type UserMfaGetInput } from "../../operations/user-mfa-get.js";
-import { UserMfaSetInputSchema, type UserMfaSetInput, type UserMfaSetOptions } from "../../operations/user-mfa-set.js";
+import { setThroughPort, type UserMfaSetInput, type UserMfaSetOptions } from "../../operations/user-mfa-set.js";
 import type { CippClient } from "./client.js";
 import { cippPort, field, rowsOf, stateOf } from "./port.js";
 
@@ -33,38 +29,11 @@ export async function cippGetUserMfa(client: CippClient, input: UserMfaGetInput,
  * (kind `set`) when `options.journal` is given.
  */
 export async function cippSetUserMfa(client: CippClient, input: UserMfaSetInput, options: UserMfaSetOptions = {}): Promise<UserMfaChange> {
-  const { tenant, user, state: requestedState, dryRun, includeProtected } = parseInput(UserMfaSetInputSchema, input);
-  const port = cippPort(client);
-  let target;
-  try {
-    const resolved = await port.resolveUser(tenant, user, options.signal);
-    const { state: previousState } = await port.readState(tenant, resolved, options.signal);
-    target = { tenant, user: resolved, previousState, requestedState };
-    const unchanged = decide(target, false);
-    if (unchanged) return unchanged;
-    if (!includeProtected && options.protectedAccounts) {
-      // CIPP shows no directory roles: a directory synchronisation account is known by its name only.
-      const reason =
-        options.protectedAccounts.reason(tenant, resolved) ??
-        (SYNC_ACCOUNT_UPN.test(resolved.userPrincipalName) ? "directory synchronisation account (by name: CIPP does not show directory roles)" : undefined);
-      if (reason) refuseProtected([{ tenant, userPrincipalName: resolved.userPrincipalName, reason }]);
-    }
-    const preview = decide(target, dryRun);
-    if (preview) return preview;
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    return failed({ tenant, requestedState, id: "", userPrincipalName: user }, error);
-  }
-  if (!options.journal) return applyChange(port, target, options);
-
-  const ctx: RunContext = { ...options.journal, port, clock: options.clock, signal: options.signal, readBackDelaysMs: options.readBackDelaysMs };
-  const run = await createRun(ctx, { kind: "set", description: `set ${requestedState} through CIPP`, includeProtected }, [
-    { tenant, id: target.user.id, userPrincipalName: target.user.userPrincipalName, requestedState, expectedState: target.previousState },
-  ]);
-  let result: UserMfaChange | undefined;
-  for await (const change of executeRun(ctx, run, { reread: false })) result = change;
-  if (!result) throw new UsageError(`Interrupted; run ${run.runId} is left for \`mfactl resume ${run.runId}\`.`);
-  return result;
+  return setThroughPort(cippPort(client), input, options, {
+    // CIPP shows no directory roles: a directory synchronisation account is known by its name only.
+    syncReason: async (_tenant, user) => (SYNC_ACCOUNT_UPN.test(user.userPrincipalName) ? "directory synchronisation account (by name: CIPP does not show directory roles)" : undefined),
+    description: (state) => `set ${state} through CIPP`,
+  });
 }
 
 export interface CippListOptions extends UserFilters {
