@@ -287,6 +287,15 @@ export function runScreen(root: HTMLElement, nav: Nav, runId: string): () => voi
         const outcome = el("h3", { id: "undo-outcome", tabindex: "-1" }, done.status === "succeeded" ? `Undone: ${countsText(done.progress.counts)}.` : `The undo ${done.status}: ${done.error ? `${done.error.message} (${done.error.code})` : "see the undo run"}.`);
         result.replaceChildren(outcome, ...(undoRun ? [el("p", {}, "The undo is run ", runLink(undoRun), ": open it for each user, or to undo the undo.")] : []));
         outcome.focus();
+        // A job that ended before its events were followed sends only its end: list the users from the journal.
+        const settledCount = Object.values(done.progress.counts).reduce((a, b) => a + b, 0);
+        if (undoRun && settled.childElementCount < settledCount) {
+          getJson<{ changes: RunChange[] }>(`/v1/runs/${encodeURIComponent(undoRun)}/changes?limit=${CHANGES_PAGE}`, signal)
+            .then(({ changes }) => {
+              if (!signal.aborted) settled.replaceChildren(...changes.map((c) => settledItem(c)));
+            })
+            .catch(() => undefined);
+        }
       })
       .catch((e: unknown) => {
         if (signal.aborted) return;

@@ -179,6 +179,8 @@ describe.runIf(chromiumAvailable)("dashboard in Chromium: runs, undo by keyboard
       expect(await page.evaluate<number[]>(`(() => { const p = document.getElementById("undo-progress"); return [p.value, p.max]; })()`)).toEqual([2, 2]);
       expect(await page.locator("#undo-counts").getAttribute("aria-live")).toBe("polite");
       expect(await page.locator("#undo-counts").textContent()).toBe("2 of 2 users: 2 changed.");
+      // Listed as they settle, or from the undo run's journal when the job ended before its events were followed.
+      await expect.poll(() => page.locator("#undo-changes li").count()).toBe(changed.length);
       const settled = await page.locator("#undo-changes li").allTextContents();
       // Each with Graph's request id of its change, for support.
       expect(settled.map((t) => t.replace(/Graph request id [0-9a-f-]{36}$/, "")).sort()).toEqual(changed.map((u) => `${u.userPrincipalName} (${home.domain}): enforced → disabled: changed`).sort());
