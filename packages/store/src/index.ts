@@ -4,3 +4,4 @@ export { openPostgresStore, type PostgresStoreOptions } from "./postgres-store.j
 export { openStore, isPostgresUrl, type OpenStoreOptions } from "./open-store.js";
 export { defaultJournalPath } from "./paths.js";
 export { JOURNAL_SCHEMA_VERSION } from "./schema.js";
+export type { JobRecordStore, JobRow } from "./job-records.js";

@@ -117,7 +117,7 @@ describePostgres("PostgreSQL store", (pgt: PostgresForTests) => {
       expect(store.kind).toBe("postgres");
       expect(store.location).toBe(`${new URL(pgt.url).protocol}//${new URL(pgt.url).username}@${new URL(pgt.url).host}${new URL(pgt.url).pathname} (schema ${name})`.replace(/^postgresql:/, "postgres:"));
       await store.ping();
-      expect(await tablesIn(client, name)).toStrictEqual(["api_keys", "audit", "changes", "mfactl_meta", "runs"]);
+      expect(await tablesIn(client, name)).toStrictEqual(["api_keys", "audit", "changes", "jobs", "mfactl_meta", "runs", "schedule_fires", "schedules", "throttle_budgets"]);
       const { rows } = await client.query(`select value from "${name}".mfactl_meta where key = 'schema_version'`);
       expect(rows).toStrictEqual([{ value: String(JOURNAL_SCHEMA_VERSION) }]);
     });

@@ -167,5 +167,5 @@ async function prepareSchema(db: Kysely<JournalTables>, t: PostgresTarget, wante
     });
   }
   // Every table answers (and this user may read it) before anything is sent.
-  for (const table of ["runs", "changes", "api_keys", "audit"] as const) await db.selectFrom(table).select(sql.lit(1).as("one")).limit(1).execute();
+  for (const table of ["runs", "changes", "api_keys", "audit", "schedules", "schedule_fires", "jobs", "throttle_budgets"] as const) await db.selectFrom(table).select(sql.lit(1).as("one")).limit(1).execute();
 }

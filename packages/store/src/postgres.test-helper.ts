@@ -159,6 +159,44 @@ function cleaningUp(store: MfactlStore, cleanup: () => Promise<void> | void): Mf
   return { ...store, journal: { ...store.journal, close }, close };
 }
 
+/**
+ * PostgreSQL for a server running as one of a cluster: a fresh store as `storeBackendsForTests()`'s, and
+ * for it `clusterOf(store)`, pg-boss's connection and schema (`<the store's schema>_queue`, dropped
+ * with the store).
+ */
+export function clusterBackendForTests(): StoreBackendForTests & { clusterOf(store: MfactlStore): { connectionString: string; queueSchema: string } } {
+  const pgForTests = postgresForTests();
+  const clusters = new WeakMap<object, { connectionString: string; queueSchema: string }>();
+  if ("skip" in pgForTests) {
+    warnSkipped(pgForTests.skip);
+    return { name: "postgres", open: () => Promise.reject(new Error(pgForTests.skip)), skip: pgForTests.skip, clusterOf: () => ({ connectionString: "", queueSchema: "" }) };
+  }
+  return {
+    name: "postgres",
+    async open() {
+      const { schema, drop } = await pgForTests.freshSchema();
+      const queueSchema = `${schema}_queue`;
+      const dropBoth = async () => {
+        await admin(pgForTests.url, `drop schema if exists "${queueSchema}" cascade`);
+        await drop();
+      };
+      try {
+        const store = cleaningUp(await openPostgresStore(pgForTests.url, { schema, poolSize: 4 }), dropBoth);
+        clusters.set(store, { connectionString: pgForTests.url, queueSchema });
+        return store;
+      } catch (error) {
+        await dropBoth();
+        throw error;
+      }
+    },
+    clusterOf(store) {
+      const c = clusters.get(store);
+      if (!c) throw new Error("clusterOf: not a store this backend opened");
+      return c;
+    },
+  };
+}
+
 let sqliteDir: string | undefined;
 let sqliteFiles = 0;
 

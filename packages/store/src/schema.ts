@@ -1,11 +1,11 @@
-import type { AuditOutcome, JournalChangeStatus, MfaState, MfaStateRead, RunKind, RunStatus } from "@mfactl/core";
-import { sql, type Generated, type Kysely } from "kysely";
+import type { AuditOutcome, FireStatus, JournalChangeStatus, MfaState, MfaStateRead, RunKind, RunStatus } from "@mfactl/core";
+import { sql, type ColumnType, type Generated, type Kysely } from "kysely";
 
 /**
  * The journal's schema version, stored in `mfactl_meta`. Bump it with a new entry in `MIGRATIONS`;
  * a database with a higher version is refused (written by a newer mfactl).
  */
-export const JOURNAL_SCHEMA_VERSION = 2;
+export const JOURNAL_SCHEMA_VERSION = 3;
 
 /** Which SQL the migrations write where the two databases differ (an auto-increment key). */
 export type SqlKind = "sqlite" | "postgres";
@@ -85,13 +85,80 @@ export interface AuditTable {
   detail: string | null;
 }
 
-/** Every table of the store's database: the journal's and, since version 2, access's. */
+/** PostgreSQL returns bigint as a string; written as a number. */
+type BigintColumn = ColumnType<number | string, number, number>;
+type NullableBigintColumn = ColumnType<number | string | null, number | null, number | null>;
+
+/** Scheduled drift checks (schema version 3). */
+export interface SchedulesTable {
+  schedule_id: string;
+  /** As given; `name_key` (lower case) is what is unique. */
+  name: string;
+  name_key: string;
+  /** 0 or 1. */
+  enabled: number;
+  /** The ScheduleDefinition as JSON text (validated before it was written). */
+  definition: string;
+  created_at: string;
+  updated_at: string;
+  created_by: string;
+}
+
+/** One row per (schedule, period): a period fires once (schema version 3). */
+export interface ScheduleFiresTable {
+  schedule_id: string;
+  period: string;
+  started_at: string;
+  finished_at: string | null;
+  status: FireStatus;
+  trigger: string;
+  instance: string;
+  job_id: string | null;
+  /** JSON text. */
+  result: string | null;
+  /** `{ code, message }` as JSON text. */
+  error: string | null;
+}
+
+/** The server's jobs with their leases (schema version 3). */
+export interface JobsTable {
+  job_id: string;
+  type: string;
+  status: string;
+  actor: string;
+  created_at: string;
+  finished_at: string | null;
+  run_id: string | null;
+  /** JSON text, as are view and result. */
+  input: string;
+  view: string;
+  result: string | null;
+  lease_owner: string | null;
+  /** Epoch ms. */
+  lease_until: NullableBigintColumn;
+  attempts: number;
+}
+
+/** Throttling budgets shared by the instances on one PostgreSQL database (schema version 3; unused on SQLite). */
+export interface ThrottleBudgetsTable {
+  key: string;
+  taken: number;
+  /** Epoch ms; 0 for none. */
+  paused_until: BigintColumn;
+  updated_at: string;
+}
+
+/** Every table of the store's database: the journal's, since version 2 access's, since version 3 schedules', jobs' and budgets'. */
 export interface JournalTables {
   mfactl_meta: MetaTable;
   runs: RunsTable;
   changes: ChangesTable;
   api_keys: ApiKeysTable;
   audit: AuditTable;
+  schedules: SchedulesTable;
+  schedule_fires: ScheduleFiresTable;
+  jobs: JobsTable;
+  throttle_budgets: ThrottleBudgetsTable;
 }
 
 export const META_SCHEMA_VERSION = "schema_version";
@@ -103,7 +170,7 @@ interface Migration {
 }
 
 /**
- * Portable DDL (text and integer columns only) so SQLite and PostgreSQL run the same migrations;
+ * Portable DDL (text, integer, bigint and double precision columns, which both take) so SQLite and PostgreSQL run the same migrations;
  * where they cannot (the audit log's auto-increment key), `kind` says which SQL to write.
  * Released migrations never change: a new version is a new entry.
  */
@@ -199,6 +266,68 @@ const MIGRATIONS: readonly Migration[] = [
       await db.schema.createIndex("audit_tenant_seq").on("audit").columns(["tenant", "seq"]).execute();
       await db.schema.createIndex("audit_run_seq").on("audit").columns(["run_id", "seq"]).execute();
       await db.schema.createIndex("audit_action_seq").on("audit").columns(["action", "seq"]).execute();
+    },
+  },
+  {
+    version: 3,
+    async up(db) {
+      await db.schema
+        .createTable("schedules")
+        .addColumn("schedule_id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("name_key", "text", (c) => c.notNull())
+        .addColumn("enabled", "integer", (c) => c.notNull())
+        .addColumn("definition", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addColumn("created_by", "text", (c) => c.notNull())
+        .execute();
+      // Named, so a rename onto a taken name is told from other failures, and createSchedule's ON CONFLICT targets it.
+      await db.schema.createIndex("schedules_name_key").on("schedules").column("name_key").unique().execute();
+      await db.schema
+        .createTable("schedule_fires")
+        // deleteSchedule removes the firings itself; the cascade is for anything else deleting a schedule.
+        .addColumn("schedule_id", "text", (c) => c.notNull().references("schedules.schedule_id").onDelete("cascade"))
+        .addColumn("period", "text", (c) => c.notNull())
+        .addColumn("started_at", "text", (c) => c.notNull())
+        .addColumn("finished_at", "text")
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("trigger", "text", (c) => c.notNull())
+        .addColumn("instance", "text", (c) => c.notNull())
+        .addColumn("job_id", "text")
+        .addColumn("result", "text")
+        .addColumn("error", "text")
+        // claimFire's ON CONFLICT target: a period fires once.
+        .addPrimaryKeyConstraint("schedule_fires_pk", ["schedule_id", "period"])
+        .execute();
+      await db.schema
+        .createTable("jobs")
+        .addColumn("job_id", "text", (c) => c.primaryKey())
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("actor", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("finished_at", "text")
+        .addColumn("run_id", "text")
+        .addColumn("input", "text", (c) => c.notNull())
+        .addColumn("view", "text", (c) => c.notNull())
+        .addColumn("result", "text")
+        .addColumn("lease_owner", "text")
+        // bigint: epoch ms outgrow PostgreSQL's integer; SQLite reads it as its (64-bit) integer.
+        .addColumn("lease_until", "bigint")
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      // orphanedJobs reads running jobs by lease; listJobs and pruneJobs read by age.
+      await db.schema.createIndex("jobs_status_lease").on("jobs").columns(["status", "lease_until"]).execute();
+      await db.schema.createIndex("jobs_created_at").on("jobs").columns(["created_at", "job_id"]).execute();
+      // "double precision" is REAL in SQLite: the same DDL for both.
+      await db.schema
+        .createTable("throttle_budgets")
+        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("taken", "double precision", (c) => c.notNull())
+        .addColumn("paused_until", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .execute();
     },
   },
 ];

@@ -84,9 +84,16 @@ describe("openSqliteJournal", () => {
       { type: "index", name: "audit_tenant_seq" },
       { type: "table", name: "changes" },
       { type: "index", name: "changes_run_status" },
+      { type: "table", name: "jobs" },
+      { type: "index", name: "jobs_created_at" },
+      { type: "index", name: "jobs_status_lease" },
       { type: "table", name: "mfactl_meta" },
       { type: "table", name: "runs" },
       { type: "index", name: "runs_started_at" },
+      { type: "table", name: "schedule_fires" },
+      { type: "table", name: "schedules" },
+      { type: "index", name: "schedules_name_key" },
+      { type: "table", name: "throttle_budgets" },
     ]);
     expect(raw.prepare("select value from mfactl_meta where key = 'schema_version'").pluck().get()).toBe(String(JOURNAL_SCHEMA_VERSION));
     expect(raw.prepare("select plan_id, owner_id, options from runs").get()).toStrictEqual({ plan_id: null, owner_id: owner("alpha").id, options: '{"force":false,"includeProtected":false}' });

@@ -165,4 +165,8 @@ async function prepareSchema(db: Kysely<JournalTables>, raw: Database.Database, 
   await db.selectFrom("changes").select("seq").limit(1).execute();
   await db.selectFrom("api_keys").select("key_id").limit(1).execute();
   await db.selectFrom("audit").select("seq").limit(1).execute();
+  await db.selectFrom("schedules").select("schedule_id").limit(1).execute();
+  await db.selectFrom("schedule_fires").select("period").limit(1).execute();
+  await db.selectFrom("jobs").select("job_id").limit(1).execute();
+  await db.selectFrom("throttle_budgets").select("key").limit(1).execute();
 }

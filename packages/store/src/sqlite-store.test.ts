@@ -73,7 +73,7 @@ function tablesOf(file: string): { tables: string[]; version: unknown } {
   }
 }
 
-describe("schema version 1 to 2", () => {
+describe("schema version 1 to the current one", () => {
   it("migrates a version 1 journal in place: its runs stay as they were, and the API keys and audit log work", async () => {
     const file = dbPath("v1");
     const v1 = await versionOneJournal(file);
@@ -93,7 +93,10 @@ describe("schema version 1 to 2", () => {
     );
 
     const store = await open(file);
-    expect(tablesOf(file)).toStrictEqual({ tables: ["api_keys", "audit", "changes", "mfactl_meta", "runs"], version: String(JOURNAL_SCHEMA_VERSION) });
+    expect(tablesOf(file)).toStrictEqual({
+      tables: ["api_keys", "audit", "changes", "jobs", "mfactl_meta", "runs", "schedule_fires", "schedules", "throttle_budgets"],
+      version: String(JOURNAL_SCHEMA_VERSION),
+    });
     expect([await store.journal.getRun("old-1"), await store.journal.getRun("old-2")]).toStrictEqual(runs);
     expect(await all(store.journal.changes("old-1"))).toStrictEqual(changes);
     await expect(store.journal.createRun(newRun("new", { planId: "p1" }), [])).rejects.toMatchObject({ name: "PlanAlreadyRunError", runId: "old-1" });
