@@ -121,6 +121,30 @@ function errorBody(code: string, message: string): { error: { code: string; mess
   return { error: { code, message } };
 }
 
+/** A shared budget's bookkeeping: what this instance reported and what the store said last. */
+interface SyncState {
+  /** The store's key (computed on first use: a failing `key` option is an exchange failure). */
+  key: string | undefined;
+  budget: Budget;
+  tenant: string | undefined;
+  /** Work is queued or on the wire that draws on the budget (it may be waiting on it). */
+  busy: () => boolean;
+  /** Of the budget's own spending (`spent`), what the store has been told. */
+  reported: number;
+  /** Every instance's total, as of the last exchange; undefined before the first. */
+  total: number | undefined;
+  exchangedAt: number;
+  lastUseAt: number;
+  pending: boolean;
+  failing: boolean;
+}
+
+/** The app registration's id, when the client says (createGraphClient's does not: pass `sharedBudgets.app`). */
+function clientIdOf(client: GraphClient): string | undefined {
+  const id = (client as { clientId?: unknown }).clientId;
+  return typeof id === "string" && id !== "" ? id : undefined;
+}
+
 function positive(value: number | undefined, fallback: number): number {
   return value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
 }
@@ -152,8 +176,8 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
   }
   policy.maxAttempts = Math.max(1, Math.floor(policy.maxAttempts));
   const hints: BudgetHints = { ...DEFAULT_BUDGET_HINTS, ...(options.budgets ?? {}) };
-  const budget = (name: string, hint: { capacity: number; windowSeconds: number }, batches = 3) =>
-    new Budget({ name, capacity: hint.capacity, windowMs: hint.windowSeconds * 1000, target, batchUnits: maxBatch, initialWindow: batches * maxBatch }, clock.now());
+  const budget = (name: string, hint: { capacity: number; windowSeconds: number }, batches = 3, shared = options.sharedBudgets !== undefined) =>
+    new Budget({ name, capacity: hint.capacity, windowMs: hint.windowSeconds * 1000, target, batchUnits: maxBatch, initialWindow: batches * maxBatch, shared }, clock.now());
 
   // Slow start: every budget begins with 3 batches' worth in flight, so that a scaled-down budget is
   // found before it is overrun; the app's resource-unit budget, the largest there is (150 000 RU per
@@ -161,7 +185,8 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
   const app = {
     ru: budget("app resource units", hints.appRu, Math.max(3, Math.ceil(maxInFlight / 4))),
     writes: budget("app writes", hints.appWrites),
-    requests: budget("app requests", hints.appRequests, Math.max(3, Math.ceil(maxInFlight / 4))),
+    // Not shared (see takeBudgets).
+    requests: budget("app requests", hints.appRequests, Math.max(3, Math.ceil(maxInFlight / 4)), false),
   };
   const tenants = new Map<string, TenantState>();
   /** Tenants with queued work, served round-robin. */
@@ -216,6 +241,151 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
     if (t.inRing) return;
     t.inRing = true;
     ring.push(t);
+  };
+
+  // ----- Shared budgets: what other instances of the app take from the same buckets -----
+
+  const sharing = options.sharedBudgets;
+  const syncMs = positive(sharing?.syncMs, 200);
+  /** A budget neither in use nor waited on for this long is no longer exchanged. */
+  const syncIdleMs = Math.max(2_000, 5 * syncMs);
+  /**
+   * The others' units learned after a gap this long (idle, or the store failing) are not debited: most
+   * of them were taken long enough ago to have refilled, and the readings tell the level anyway.
+   */
+  const syncStaleMs = Math.max(2_000, 5 * syncMs);
+  const appId = sharing?.app ?? clientIdOf(client) ?? "app";
+  const keyOf = sharing?.key ?? ((name: string) => `${appId}|${name}`);
+  const syncs = new Map<Budget, SyncState>();
+  let syncLoop: AbortController | undefined;
+  let syncClosed = false;
+
+  /** One exchange with the store for `s`; never rejects (a failure is an event, and the next tick tries again). */
+  const exchange = (s: SyncState): Promise<void> => {
+    const store = sharing?.store;
+    if (!store || s.pending) return Promise.resolve();
+    s.pending = true;
+    let startedAt = clock.now();
+    let taken = 0;
+    // After the current pump (every batch it took is told at once).
+    return Promise.resolve()
+      .then(() => {
+        startedAt = clock.now();
+        // Told when taken (the others hear of it before Graph answers); a refund (a 429, a fault) is
+        // held back from what is told next, as the store's totals only grow.
+        taken = Math.max(0, s.budget.spent - s.reported);
+        s.reported += taken;
+        s.key ??= keyOf(s.budget.name);
+        return store.exchange(s.key, taken, s.budget.pausedUntil > startedAt ? s.budget.pausedUntil : 0);
+      })
+      .then((res) => {
+        if (!Number.isFinite(res.totalTaken) || !Number.isFinite(res.pausedUntil)) throw new TypeError(`the store answered ${JSON.stringify(res)}`);
+        const now = clock.now();
+        // The first exchange (or the first after a long gap) only records where the total stands.
+        if (s.total !== undefined && startedAt - s.exchangedAt <= syncStaleMs) {
+          const foreign = res.totalTaken - s.total - taken;
+          if (foreign >= 0) s.budget.foreign(foreign, now);
+          else s.budget.foreignFrom(now);
+        } else s.budget.foreignFrom(now, res.totalTaken > s.reported);
+        s.total = res.totalTaken;
+        s.exchangedAt = now;
+        if (res.pausedUntil > s.budget.pausedUntil && res.pausedUntil > now) s.budget.pause(res.pausedUntil);
+        // Waits were worked out on the previous picture (the others may have slowed down or stopped).
+        if (ring.length > 0) schedulePump();
+        if (s.failing) {
+          s.failing = false;
+          emit({ type: "shared", tenant: s.tenant, budget: s.budget.name, error: undefined });
+        }
+      })
+      .catch((error: unknown) => {
+        // Not known to have been added: sent again with the next exchange (counted twice at worst).
+        s.reported -= taken;
+        if (!s.failing) {
+          s.failing = true;
+          emit({ type: "shared", tenant: s.tenant, budget: s.budget.name, error: error instanceof Error ? error.message : String(error) });
+        }
+      })
+      .finally(() => {
+        s.pending = false;
+      });
+  };
+
+  /**
+   * Exchanges every budget in use (or waited on) every `syncMs` on the engine's clock; stops once
+   * none is, so an idle engine keeps no timer.
+   */
+  const startSyncLoop = () => {
+    if (syncLoop || syncClosed) return;
+    const controller = new AbortController();
+    syncLoop = controller;
+    void (async () => {
+      try {
+        for (;;) {
+          await clock.sleep(syncMs, controller.signal);
+          const now = clock.now();
+          let active = false;
+          for (const s of syncs.values()) {
+            if (!s.busy() && now - s.lastUseAt >= syncIdleMs) continue;
+            active = true;
+            void exchange(s);
+          }
+          if (!active) break;
+        }
+      } catch {
+        // Aborted: the engine closed.
+      } finally {
+        if (syncLoop === controller) syncLoop = undefined;
+      }
+    })();
+  };
+
+  const syncOf = (b: Budget, tenant: TenantState | undefined, now: number): SyncState => {
+    let s = syncs.get(b);
+    if (!s) {
+      const busy = tenant ? () => hasWork(tenant) || tenant.inFlight > 0 : () => inFlight > 0 || ring.length > 0;
+      s = { key: undefined, budget: b, tenant: tenant?.name, busy, reported: 0, total: undefined, exchangedAt: Number.NEGATIVE_INFINITY, lastUseAt: now, pending: false, failing: false };
+      syncs.set(b, s);
+    }
+    return s;
+  };
+
+  /**
+   * Work for `t` came in: its budgets (and the app's) are exchanged from now on, at once when they have
+   * not been lately, so what the others take is known before ours is (writes included, before the
+   * first write: an instance joining a bucket the others keep near its limit starts small).
+   */
+  const shareTenant = (t: TenantState, now: number) => {
+    for (const [b, tenant] of [
+      [t.ru, t],
+      [t.writes, t],
+      [app.ru, undefined],
+      [app.writes, undefined],
+    ] as const) {
+      const s = syncOf(b, tenant, now);
+      s.lastUseAt = now;
+      if (now - s.exchangedAt > syncStaleMs) void exchange(s);
+    }
+    startSyncLoop();
+  };
+
+  /** `b` was just taken from. In slow start the others' batches count against the window: told and heard at once, not on the next tick. */
+  const share = (b: Budget, tenant: TenantState | undefined, now: number) => {
+    const s = syncOf(b, tenant, now);
+    s.lastUseAt = now;
+    if (!b.anchored || now - s.exchangedAt > syncStaleMs) void exchange(s);
+    startSyncLoop();
+  };
+
+  /** On close: tell the store what was taken since the last exchange (waiting a little at most). */
+  const stopSharing = async () => {
+    syncClosed = true;
+    syncLoop?.abort();
+    syncLoop = undefined;
+    const flushes = [...syncs.values()].filter((s) => s.budget.spent > s.reported).map(exchange);
+    if (flushes.length === 0) return;
+    const timer = new AbortController();
+    await Promise.race([Promise.all(flushes), clock.sleep(Math.max(1_000, 5 * syncMs), timer.signal).catch(() => undefined)]);
+    timer.abort();
   };
 
   const settle = (item: Item, outcome: { response: EngineResponse } | { error: unknown }) => {
@@ -359,13 +529,25 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
 
   // ----- Sending -----
 
-  const takeBudgets = (t: TenantState, ru: number, writes: number, requests: number, now: number): Marks => ({
-    tenantRu: t.ru.take(ru, now),
-    appRu: app.ru.take(ru, now),
-    appRequests: app.requests.take(requests, now),
-    tenantWrites: writes > 0 ? t.writes.take(writes, now) : t.writes.spent,
-    appWrites: writes > 0 ? app.writes.take(writes, now) : app.writes.spent,
-  });
+  const takeBudgets = (t: TenantState, ru: number, writes: number, requests: number, now: number): Marks => {
+    const marks: Marks = {
+      tenantRu: t.ru.take(ru, now),
+      appRu: app.ru.take(ru, now),
+      appRequests: app.requests.take(requests, now),
+      tenantWrites: writes > 0 ? t.writes.take(writes, now) : t.writes.spent,
+      appWrites: writes > 0 ? app.writes.take(writes, now) : app.writes.spent,
+    };
+    // Graph's global request limit (130 000 per 10 s per app) is not worth a round trip to the store.
+    if (sharing) {
+      share(t.ru, t, now);
+      share(app.ru, undefined, now);
+      if (writes > 0) {
+        share(t.writes, t, now);
+        share(app.writes, undefined, now);
+      }
+    }
+    return marks;
+  };
 
   const budgetFor = (t: TenantState, which: ThrottledBudget): Budget =>
     which === "tenantRu" ? t.ru : which === "tenantWrites" ? t.writes : which === "appRu" ? app.ru : app.writes;
@@ -408,6 +590,9 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
         if (which === "appRu") appThrottledAt.ru = now;
         if (which === "appWrites") appThrottledAt.writes = now;
         b.throttled(retryAfter, u, which === "tenantWrites" || which === "appWrites" ? 1 : item.ru, reading(markFor(marks, which)), now, named || u !== undefined);
+        // The others pause at once, not on the next tick.
+        const shared = syncs.get(b);
+        if (shared) void exchange(shared);
         continue;
       }
       const ru = resourceUnits(answer.headers) ?? item.ru;
@@ -427,12 +612,12 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
         readShares.push(u);
       }
     }
-    t.ru.settle(taken.ru, chargedRu, cleanRu, now);
-    app.ru.settle(taken.ru, chargedRu, cleanRu, now);
-    app.requests.settle(taken.requests, taken.requests, taken.requests, now);
+    t.ru.settle(taken.ru, chargedRu, cleanRu, now, sentAt);
+    app.ru.settle(taken.ru, chargedRu, cleanRu, now, sentAt);
+    app.requests.settle(taken.requests, taken.requests, taken.requests, now, sentAt);
     if (taken.writes > 0) {
-      t.writes.settle(taken.writes, chargedWrites, cleanWrites, now);
-      app.writes.settle(taken.writes, chargedWrites, cleanWrites, now);
+      t.writes.settle(taken.writes, chargedWrites, cleanWrites, now, sentAt);
+      app.writes.settle(taken.writes, chargedWrites, cleanWrites, now, sentAt);
     }
 
     const ruReadings = { tenant: reading(marks.tenantRu), app: reading(marks.appRu) };
@@ -707,8 +892,8 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
       return 0;
     }
 
-    const writeRoom = Math.floor(Math.min(t.writes.room(now), app.writes.room(now), t.writes.maxPerBatch(), app.writes.maxPerBatch()));
-    const ruCap = Math.min(t.ru.maxPerBatch(), app.ru.maxPerBatch());
+    const writeRoom = Math.floor(Math.min(t.writes.room(now), app.writes.room(now), t.writes.maxPerBatch(now), app.writes.maxPerBatch(now)));
+    const ruCap = Math.min(t.ru.maxPerBatch(now), app.ru.maxPerBatch(now));
     t.readQ = t.readQ.filter((i) => !i.settled);
     t.writeQ = t.writeQ.filter((i) => !i.settled);
     const headRead = t.readQ[0];
@@ -798,6 +983,7 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
       t.failure = undefined;
     }
     const cost = estimateCost(req.method, req.url, direct ? req.query : undefined);
+    if (sharing) shareTenant(t, now);
     return new Promise<EngineResponse<T>>((resolve, reject) => {
       const signal = req.signal;
       const onAbort = () => {
@@ -875,6 +1061,7 @@ export function createBatchEngine(client: GraphClient, options: BatchEngineOptio
       });
       wake?.controller.abort();
       wake = undefined;
+      await stopSharing();
     },
   };
 }

@@ -13,6 +13,10 @@
  *
  * Until the first reading, sending ramps up like TCP's slow start (units in flight grow with every
  * clean answer), so a bucket far smaller than documented is found before it is overrun.
+ *
+ * Other instances of the app may draw on the same bucket (shared budgets): what they took is debited
+ * as it is learned (`foreign`), their rate is predicted in between, and until the bucket is known the
+ * budget is more careful (`beside`). Alone, none of that applies and nothing changes.
  */
 
 /**
@@ -22,6 +26,9 @@
  * by a quarter per round trip.
  */
 const SLOW_START_SHARE = 0.25;
+
+/** The others' rate (shared budgets) follows what they took over about this long, ms. */
+const FOREIGN_RATE_MS = 1_000;
 
 /** Percentages below this are not reported by Graph. */
 export const REPORTING_THRESHOLD = 0.8;
@@ -37,6 +44,11 @@ export interface BudgetOptions {
   batchUnits: number;
   /** Units in flight allowed before any answer (slow start's first window); default 3 batches. */
   initialWindow?: number | undefined;
+  /**
+   * Other instances may draw on this bucket too (shared budgets): from the start the budget is as
+   * careful as beside them (slow start from a quarter of a batch, as the bucket may not be full).
+   */
+  shared?: boolean | undefined;
 }
 
 /** A reading of the bucket taken from one answer. */
@@ -55,6 +67,10 @@ export class Budget {
   ratePerMs: number;
   /** Units taken so far (estimated when taken, corrected when the answer says what was charged). */
   spent = 0;
+  /** Units other instances sharing the bucket took, as far as we know (`foreign`); not in `spent`. */
+  foreignSpent = 0;
+  /** How fast the other instances have been taking, units per ms: the refill left to us is the rest. */
+  foreignPerMs = 0;
   /** New work drawing on this budget waits until then (a 429's Retry-After). */
   pausedUntil = 0;
   /** A percentage reading has been seen: margins and batch limits apply from then on. */
@@ -81,6 +97,15 @@ export class Budget {
   private lastNewsAt: number;
   /** When Graph last gave a percentage (a reading or a 429's). */
   private lastPreciseAt = Number.NEGATIVE_INFINITY;
+  /** When the others' spending was last counted (`foreign`, `foreignFrom`). */
+  private foreignAt: number | undefined;
+  /** Other instances may take from this bucket (configured so, or they have): see `beside`. */
+  private othersSeen = false;
+  /** The others' recent units (slow start counts them as on the wire for two round trips). */
+  private foreignRecent: { at: number; units: number }[] = [];
+  /** Our round trips (take to answer), averaged; a second until one is seen. */
+  private roundTripMs = 1_000;
+  private roundTrips = 0;
   /** Refill-rate measurements so far, and the time they cover. */
   private rateSamples = 0;
   private rateSpanMs = 0;
@@ -98,11 +123,20 @@ export class Budget {
     this.level = options.capacity;
     this.at = now;
     this.lastNewsAt = now;
+    this.othersSeen = options.shared === true;
   }
 
   /** Units the bucket is believed to hold now. */
   available(now: number): number {
-    return Math.min(this.capacity, this.level + this.ratePerMs * Math.max(0, now - this.at));
+    return Math.min(this.capacity, this.level + this.netRate() * Math.max(0, now - this.at));
+  }
+
+  /**
+   * The refill left to us once the other instances have taken theirs (all of it when alone). At
+   * least a tenth of it: the readings say when the others leave less.
+   */
+  private netRate(): number {
+    return this.foreignPerMs > 0 ? Math.max(this.ratePerMs - this.foreignPerMs, 0.1 * this.ratePerMs) : this.ratePerMs;
   }
 
   /** Units kept in reserve once the bucket is known: (1 - target) of it. */
@@ -110,23 +144,62 @@ export class Budget {
     return this.anchored ? (1 - this.target) * this.capacity : 0;
   }
 
-  /** At most this many units of this budget in one batch (a quarter of a known bucket). */
-  maxPerBatch(): number {
-    return this.anchored ? Math.max(1, Math.floor(this.capacity / 4)) : Number.POSITIVE_INFINITY;
+  /**
+   * At most this many units of this budget in one batch: a quarter of a known bucket; in slow start
+   * beside other instances, what the window leaves.
+   */
+  maxPerBatch(now?: number): number {
+    if (this.anchored) {
+      const cap = Math.max(1, Math.floor(this.capacity / 4));
+      if (now !== undefined && this.guessing(now)) return Math.min(cap, this.quarterBatch());
+      // A probe beside other instances is small (see room).
+      if (!this.beside() || now === undefined || !this.probeDue(now)) return cap;
+      return Math.min(cap, Math.max(this.quarterBatch(), Math.floor(this.available(now) - this.margin())));
+    }
+    return this.beside() && now !== undefined ? Math.max(1, Math.floor(this.windowRoom(now))) : Number.POSITIVE_INFINITY;
   }
 
   /** Slow start's window: units that may be in flight before the first reading. */
   private window(): number {
-    return Math.max(this.initialWindow, SLOW_START_SHARE * this.clean);
+    // Beside other instances the bucket may not be full: start from a quarter of a batch, doubling
+    // with every round trip answered cleanly up to the usual initial window.
+    const initial = this.beside() ? Math.min(this.initialWindow, this.quarterBatch() + this.clean) : this.initialWindow;
+    return Math.max(initial, SLOW_START_SHARE * this.clean);
+  }
+
+  private quarterBatch(): number {
+    return Math.max(1, Math.ceil(this.batchUnits / 4));
+  }
+
+  /**
+   * What slow start's window leaves. The others' units taken within two of our round trips are taken
+   * to be on the wire too, so instances starting together keep to about one window. When none of ours
+   * is on the wire one batch may go (a quarter of one beside other instances), whatever the others have out.
+   */
+  private windowRoom(now: number): number {
+    if (!this.beside()) return this.window() - this.inFlight;
+    const free = this.window() - this.inFlight - this.foreignInFlight(now);
+    return this.inFlight === 0 ? Math.max(free, this.quarterBatch()) : free;
+  }
+
+  /**
+   * Units the others took within two of our round trips (as the store told us): what they have on
+   * the wire, or what they will send again as their answers come in.
+   */
+  private foreignInFlight(now: number): number {
+    let units = 0;
+    for (const r of this.foreignRecent) if (r.at > now - 2 * this.roundTripMs) units += r.units;
+    return units;
   }
 
   /** Units that may be taken now without waiting. */
   room(now: number): number {
     if (now < this.pausedUntil) return 0;
     if (this.stale(now)) return 0;
-    if (this.probeDue(now)) return Math.min(this.batchUnits, this.maxUsable());
+    // Beside other instances a probe is small: it may land right after one of theirs.
+    if (this.probeDue(now)) return Math.min(this.beside() ? this.quarterBatch() : this.batchUnits, this.maxUsable());
     const byLevel = this.available(now) - this.margin();
-    const byWindow = this.anchored ? Number.POSITIVE_INFINITY : this.window() - this.inFlight;
+    const byWindow = this.anchored ? (this.guessing(now) ? this.quarterBatch() : Number.POSITIVE_INFINITY) : this.windowRoom(now);
     return Math.max(0, Math.min(byLevel, byWindow));
   }
 
@@ -137,11 +210,11 @@ export class Budget {
   waitFor(units: number, now: number): number {
     const need = Math.min(units, this.maxUsable());
     if (now < this.pausedUntil) return this.pausedUntil - now + this.waitFor(units, this.pausedUntil);
-    if (!this.anchored && this.inFlight > 0 && this.window() - this.inFlight < need) return Number.POSITIVE_INFINITY;
+    if (!this.anchored && this.inFlight > 0 && this.windowRoom(now) < need) return Number.POSITIVE_INFINITY;
     if (this.stale(now)) return Number.POSITIVE_INFINITY;
     const deficit = need + this.margin() - this.available(now);
     if (deficit <= 0) return 0;
-    const wait = deficit / Math.max(this.ratePerMs, 1e-9);
+    const wait = deficit / Math.max(this.netRate(), 1e-9);
     const probeAt = this.probeAt();
     return probeAt === undefined ? wait : Math.max(0, Math.min(wait, probeAt - now));
   }
@@ -162,7 +235,18 @@ export class Budget {
    * gave a percentage: wait for the answers before sending more, rather than pile up on the guess.
    */
   private stale(now: number): boolean {
-    return this.anchored && this.rateSpanMs < 3000 && this.inFlight > 0 && this.ratePerMs * Math.max(0, now - this.lastPreciseAt) > 0.25 * this.capacity;
+    if (this.inFlight > 0 && this.guessing(now)) return true;
+    return this.anchored && this.rateSpanMs < 3000 && this.inFlight > 0 && this.netRate() * Math.max(0, now - this.lastPreciseAt) > 0.25 * this.capacity;
+  }
+
+  /**
+   * Beside other instances our readings are further apart and theirs land in between: with the refill
+   * rate still a guess and the bucket last seen over 80 %, past a tenth of it extrapolated since that
+   * percentage only a quarter of a batch goes (for a fresh reading), and only when nothing of ours is out.
+   */
+  private guessing(now: number): boolean {
+    if (!this.beside() || !this.anchored || this.rateSpanMs >= 3000 || this.lastPreciseAt < this.lastNewsAt) return false;
+    return this.netRate() * Math.max(0, now - this.lastPreciseAt) > 0.1 * this.capacity;
   }
 
   private probeDue(now: number): boolean {
@@ -191,11 +275,65 @@ export class Budget {
   }
 
   /**
+   * The other instances sharing this bucket took `units` since the last call (learned through a
+   * SharedBudgetStore). What `foreignPerMs` predicted has been drained from the level already, only
+   * the difference is debited; the prediction follows what they took (over about a second). The units
+   * count as charged: two readings apart measure the refill from everything Graph charged in between,
+   * and without the others' units the rate learned would be too low.
+   */
+  foreign(units: number, now: number): void {
+    const since = this.foreignAt;
+    this.foreignAt = now;
+    if (!(units >= 0) || !Number.isFinite(units)) return;
+    const elapsed = since === undefined ? 0 : Math.max(0, now - since);
+    const drained = (this.ratePerMs - this.netRate()) * elapsed;
+    // Less than predicted is not given back (the refill rate may still be a guess). While the bucket
+    // is paused nobody takes from it, but the others will take their share when it ends: the
+    // prediction is not lowered for that.
+    const paused = since !== undefined && since < this.pausedUntil;
+    const surprise = Math.max(0, units - drained);
+    this.level = Math.min(this.capacity, this.available(now) - surprise);
+    this.at = now;
+    this.charged += units;
+    this.foreignSpent += units;
+    if (units > 0) {
+      this.firstSpendAt ??= now;
+      this.foreignRecent = this.foreignRecent.filter((r) => r.at > now - 2 * this.roundTripMs);
+      this.foreignRecent.push({ at: now, units });
+    }
+    if (elapsed > 0 && !paused) this.foreignPerMs += (1 - Math.exp(-elapsed / FOREIGN_RATE_MS)) * (units / elapsed - this.foreignPerMs);
+  }
+
+  /**
+   * The others' spending is counted from now on (what they took before is not known, or long
+   * refilled). `othersSeen`: they have taken from this bucket before (when, is not known): from now
+   * on, be as careful as beside them.
+   */
+  foreignFrom(now: number, othersSeen = false): void {
+    this.foreignAt = now;
+    if (othersSeen) this.othersSeen = true;
+  }
+
+  /** Other instances take from this bucket too (or have). */
+  private beside(): boolean {
+    return this.foreignSpent > 0 || this.othersSeen;
+  }
+
+  /** Another instance was told 429 for this bucket: new work waits until `until` too. */
+  pause(until: number): void {
+    if (Number.isFinite(until)) this.pausedUntil = Math.max(this.pausedUntil, until);
+  }
+
+  /**
    * The answer came: `taken` units were taken for it, `charged` were actually charged (sub-requests
    * throttled, faulted or left unanswered cost nothing). `readingless` is how many charged units came
    * back with no percentage reading (slow start grows by them).
    */
-  settle(taken: number, charged: number, readingless: number, now: number): void {
+  settle(taken: number, charged: number, readingless: number, now: number, sentAt = now): void {
+    if (now > sentAt) {
+      this.roundTripMs = this.roundTrips === 0 ? now - sentAt : this.roundTripMs + 0.2 * (now - sentAt - this.roundTripMs);
+      this.roundTrips++;
+    }
     this.inFlight = Math.max(0, this.inFlight - taken);
     this.charged += charged;
     const refund = taken - charged;
@@ -216,7 +354,7 @@ export class Budget {
       if (net > REPORTING_THRESHOLD * this.capacity) this.grow(net / REPORTING_THRESHOLD);
     }
     if (reading.at < this.anchorAt) return;
-    const atLeast = (1 - REPORTING_THRESHOLD) * this.capacity + this.ratePerMs * Math.max(0, now - reading.at) - (this.spent - reading.mark);
+    const atLeast = (1 - REPORTING_THRESHOLD) * this.capacity + this.netRate() * Math.max(0, now - reading.at) - (this.spent - reading.mark);
     const current = this.available(now);
     if (atLeast > current) {
       this.level = Math.min(this.capacity, atLeast);
@@ -231,9 +369,14 @@ export class Budget {
     if (!this.anchored) {
       // First reading: the bucket was full when we started (best guess), so its size is about what
       // we spent over the share reported (refill during the ramp-up is small, and the rate is not
-      // known yet). Only believed when enough was spent to say so.
-      if (reading.mark >= this.floor && u > 0) this.resize(reading.mark / u);
-      this.anchored = true;
+      // known yet). Only believed when enough was spent to say so. Instances sharing the bucket each
+      // find it smaller than it is (what the others took is not all known yet, some is still on the
+      // wire): on the safe side, and the spread of later readings corrects it.
+      const sized = reading.mark >= this.floor && u > 0;
+      if (sized) this.resize(reading.mark / u);
+      // Beside other instances a reading after too little of ours says nothing of the size (the
+      // documented one would stay, far off): slow start goes on until one does.
+      if (sized || !this.beside()) this.anchored = true;
     }
     this.learnRate(u, reading);
     this.anchor(this.capacity * (1 - u), reading, now);
@@ -249,6 +392,10 @@ export class Budget {
     this.spread.units += units;
     this.spread.du += du;
     if (this.spread.du >= 0.2) this.resize(this.spread.units / this.spread.du);
+    // Beside other instances the first size (what we spent over the share) may be far off either way
+    // (theirs not counted, refill during a slow ramp counted): a rough spread may shrink it at once
+    // (3 rounding steps or more: within about a third), never grow it.
+    else if (this.beside() && this.spread.du >= 0.03 && this.spread.units / this.spread.du < this.capacity) this.resize(this.spread.units / this.spread.du);
   }
 
   /**
@@ -287,7 +434,7 @@ export class Budget {
   private anchor(levelAtReading: number, reading: BudgetReading, now: number): void {
     if (reading.at < this.anchorAt) return;
     this.anchorAt = reading.at;
-    const refill = this.ratePerMs * Math.max(0, now - reading.at);
+    const refill = this.netRate() * Math.max(0, now - reading.at);
     this.level = Math.min(this.capacity, levelAtReading + refill) - Math.max(0, this.spent - reading.mark);
     this.at = now;
   }

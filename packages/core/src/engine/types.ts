@@ -1,5 +1,6 @@
 import type { Clock } from "../transport/clock.js";
 import type { HttpMethod } from "../transport/types.js";
+import type { SharedBudgetStore } from "./shared-budgets.js";
 
 /**
  * The throttle-aware batch engine's contract. Operations submit single Graph requests; the
@@ -104,7 +105,13 @@ export interface EngineStats {
 export type EngineEvent =
   | { type: "batch"; tenant: string; size: number; durationMs: number; throttled: number }
   | { type: "throttled"; tenant: string; retryAfterMs: number; scope: string | undefined }
-  | { type: "rate"; tenant: string; ruPerSecond: number; writesPerSecond: number };
+  | { type: "rate"; tenant: string; ruPerSecond: number; writesPerSecond: number }
+  /**
+   * Exchanging a shared budget with the other instances failed (`error`: the store's message; the
+   * engine goes on with what it knows) or, `error` undefined, works again. Once per change, not per try.
+   * `tenant` is undefined for the app-wide budgets.
+   */
+  | { type: "shared"; tenant: string | undefined; budget: string; error: string | undefined };
 
 /** How long the engine keeps trying one sub-request. */
 export interface SubRequestRetryPolicy {
@@ -158,6 +165,25 @@ export const DEFAULT_BUDGET_HINTS: BudgetHints = {
   appRequests: { capacity: 130_000, windowSeconds: 10 },
 };
 
+/** Budgets shared with other instances of the same app (see `SharedBudgetStore`). */
+export interface SharedBudgetsOptions {
+  store: SharedBudgetStore;
+  /** How often each budget in use is exchanged with the store, ms on the engine's clock (default 200). */
+  syncMs?: number | undefined;
+  /**
+   * The app registration (client id) the budgets belong to: part of the default key. Default: the
+   * client's `clientId` when it has one, else "app" (instances of different apps under one key only
+   * pace each other more than needed).
+   */
+  app?: string | undefined;
+  /**
+   * The store's key for a budget named as the engine names it ("resource units of <tenant>",
+   * "writes of <tenant>", "app resource units", "app writes"; the tenant as submitted). Default
+   * `<app>|<budget name>`.
+   */
+  key?: ((budgetName: string) => string) | undefined;
+}
+
 export interface BatchEngineOptions {
   /** Time source; tests inject a manual clock and never sleep for real. */
   clock?: Clock | undefined;
@@ -181,4 +207,10 @@ export interface BatchEngineOptions {
    * same error. AuthError keeps a tenant failed for the engine's life. Default 60 000.
    */
   networkFailureHoldMs?: number | undefined;
+  /**
+   * Share the tenants' budgets (resource units, writes) and the app-wide ones with other instances
+   * calling the same tenants as the same app: what each takes is exchanged every `syncMs`, so together
+   * they stay within one tenant's budget. Sending never waits for the store.
+   */
+  sharedBudgets?: SharedBudgetsOptions | undefined;
 }
