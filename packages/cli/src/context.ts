@@ -15,6 +15,7 @@ import {
   createGraphClient,
   UsageError,
   type BatchEngine,
+  type BatchEngineOptions,
   type CippClient,
   type HttpTransport,
   type EngineEvent,
@@ -303,10 +304,11 @@ export class CommandContext {
   }
 
   /** The throttle-aware batch engine over the same client (bulk commands). */
-  engine(retry: Partial<RetryPolicy>): BatchEngine {
+  engine(retry: Partial<RetryPolicy>, options: Pick<BatchEngineOptions, "sharedBudgets"> = {}): BatchEngine {
     this.requireGraph();
     if (!this.batchEngine) {
       this.batchEngine = createBatchEngine(this.graph(retry), {
+        ...options,
         ...(this.verbose ? { onEvent: (e: EngineEvent) => this.err.write(`${describeEngineEvent(e)}\n`) } : {}),
       });
     }
@@ -362,5 +364,9 @@ function describeEngineEvent(e: EngineEvent): string {
       return `[throttle] tenant ${e.tenant}: retry after ${Math.round(e.retryAfterMs)} ms${e.scope ? ` (${e.scope})` : ""}`;
     case "rate":
       return `[pace] tenant ${e.tenant}: ${e.ruPerSecond.toFixed(0)} RU/s, ${e.writesPerSecond.toFixed(1)} writes/s`;
+    case "shared":
+      return e.error === undefined
+        ? `[shared] budget ${e.budget}${e.tenant ? ` of tenant ${e.tenant}` : ""}: shared with the other instances again`
+        : `[shared] budget ${e.budget}${e.tenant ? ` of tenant ${e.tenant}` : ""}: could not be shared (${e.error}); going on alone`;
   }
 }

@@ -7,7 +7,7 @@
 import { REPORT_COLUMNS } from "@mfactl/core";
 import { REPORT_CSP } from "@mfactl/render";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { storeBackendsForTests } from "../../store/src/postgres.test-helper.js";
+import { clusterBackendForTests, storeBackendsForTests } from "../../store/src/postgres.test-helper.js";
 import { startHarness, type ErrorReply, type Harness, type JobView } from "./server-harness.test-helper.js";
 
 interface PlanItem {
@@ -49,8 +49,10 @@ interface Row {
   perUserMfaState: string;
 }
 
-for (const b of storeBackendsForTests()) {
-  describe.skipIf(b.skip !== undefined)(`API jobs (${b.name})`, () => {
+// The same suite on one instance (SQLite, PostgreSQL) and as one of a cluster (jobs through pg-boss, kept in the database).
+const cluster = clusterBackendForTests();
+for (const b of [...storeBackendsForTests(), { ...cluster, clustered: true }] as ((ReturnType<typeof storeBackendsForTests>[number] & { clustered?: false }) | (typeof cluster & { clustered: true }))[]) {
+  describe.skipIf(b.skip !== undefined)(`API jobs (${b.name}${b.clustered ? ", cluster" : ""})`, () => {
     let h: Harness;
     let admin: string;
     let write: string;
@@ -60,7 +62,7 @@ for (const b of storeBackendsForTests()) {
     let t2: string;
 
     beforeAll(async () => {
-      h = await startHarness({ openStore: b.open, users: 30, protectedList: (emu) => emu.tenants.map((t) => `breakglass@${t.domain}`) });
+      h = await startHarness({ openStore: b.open, users: 30, protectedList: (emu) => emu.tenants.map((t) => `breakglass@${t.domain}`), ...(b.clustered ? { cluster: (store) => b.clusterOf(store) } : {}) });
       admin = await h.key(["admin"], { name: "jobs-admin" });
       write = await h.key(["write"], { name: "jobs-write" });
       read = await h.key(["read"], { name: "jobs-read" });

@@ -64,6 +64,14 @@ for (const b of storeBackendsForTests()) {
           "GET /v1/runs/{run}",
           "GET /v1/runs/{run}/changes",
           "GET /v1/audit",
+          "GET /v1/schedules",
+          "POST /v1/schedules",
+          "GET /v1/schedules/{schedule}",
+          "PUT /v1/schedules/{schedule}",
+          "PATCH /v1/schedules/{schedule}",
+          "DELETE /v1/schedules/{schedule}",
+          "GET /v1/schedules/{schedule}/fires",
+          "POST /v1/schedules/{schedule}/run",
           "POST /api/ExecPerUserMFA",
           "GET /api/ListPerUserMFA",
           "GET /api/ListMFAUsers",
@@ -221,7 +229,7 @@ for (const b of storeBackendsForTests()) {
           expect((await h.call("/health")).status).toBe(200);
 
           expect(await stopping).toStrictEqual({ finished: 1, aborted: 0, resumable: 0 });
-          const job = h.server.context.jobs.get(jobId)!;
+          const job = (await h.server.context.jobs.get(jobId))!;
           expect(job.status).toBe("succeeded");
           const run = await h.store.journal.getRun(job.runId!);
           expect(run).toMatchObject({ status: "completed", counts: { pending: 0, inFlight: 0, failed: 0 } });
@@ -252,7 +260,7 @@ for (const b of storeBackendsForTests()) {
           expect(await first).toStrictEqual({ finished: 0, aborted: 1, resumable: 1 });
           expect(await h.server.shutdown()).toStrictEqual({ finished: 0, aborted: 1, resumable: 1 });
 
-          const job = h.server.context.jobs.get(jobId)!;
+          const job = (await h.server.context.jobs.get(jobId))!;
           expect(job.status).toBe("cancelled");
           expect(job.finishedAt).toBeDefined();
           await expect(fetch(`${h.url}/health`)).rejects.toThrow();

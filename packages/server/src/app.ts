@@ -4,7 +4,7 @@ import helmet from "@fastify/helmet";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import { systemClock, type BatchEngine, type Clock, type FetchLike, type GraphClient, type MaxChanges } from "@mfactl/core";
+import { systemClock, type BatchEngine, type Clock, type FetchLike, type GraphClient, type MaxChanges, type SmtpSettings } from "@mfactl/core";
 import type { MfactlStore } from "@mfactl/store";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
@@ -13,7 +13,11 @@ import { createAuthenticator, requirePrincipal } from "./auth/principal.js";
 import { EntraTokenVerifier } from "./auth/entra-tokens.js";
 import { audit, type ServerContext } from "./context.js";
 import { mapError, sendError } from "./errors.js";
+import { pgBossQueue } from "./jobs/cluster-queue.js";
 import { JobManager } from "./jobs/job-manager.js";
+import { ClusterJobs, LocalJobs, type DrainOutcome, type Jobs } from "./jobs/jobs.js";
+import { scheduleRoutes } from "./routes/schedules.js";
+import { Scheduler } from "./schedules/scheduler.js";
 import { auditRoutes } from "./routes/audit.js";
 import { cippRoutes } from "./routes/cipp.js";
 import { dashboardConfigRoute, dashboardRoutes, entraSignIn } from "./routes/dashboard.js";
@@ -45,16 +49,29 @@ export interface ServerOptions {
   logStream?: DestinationStream | undefined;
   /** PEM certificate and key: serve HTTPS. */
   tls?: { cert: string; key: string } | undefined;
+  /**
+   * Run as one of several instances on this PostgreSQL database (the store's): jobs through pg-boss,
+   * in the schema `queueSchema`. Absent: jobs run in this process only.
+   */
+  cluster?: { connectionString: string; queueSchema: string } | undefined;
+  /** The scheduler's clock (default `clock`): tests move it to make a schedule's period come. */
+  schedulerClock?: Clock | undefined;
+  /** Webhook alerts go out through this (default: Node's fetch). */
+  alertFetch?: FetchLike | undefined;
+  /** Alert emails: settings.smtp with the password (from the environment). */
+  smtp?: SmtpSettings | undefined;
 }
 
 export interface MfactlServer {
   app: ZodApp;
   context: ServerContext;
+  /** Absent when settings.scheduler.enabled is false. */
+  scheduler: Scheduler | undefined;
   /**
    * Graceful shutdown: readiness turns 503, new jobs are refused, running jobs get `graceMs` to
    * finish and are then stopped between users (their runs stay resumable), then the listener closes.
    */
-  shutdown(graceMs?: number): Promise<{ finished: number; aborted: number; resumable: number }>;
+  shutdown(graceMs?: number): Promise<DrainOutcome>;
 }
 
 /** After a shutdown's drain, how long requests still open get before their connections are closed. */
@@ -97,7 +114,9 @@ export async function buildServer(options: ServerOptions): Promise<MfactlServer>
 
   const entra = settings.entra;
   const authorityHost = entra?.authorityHost ?? options.authorityHost ?? "https://login.microsoftonline.com";
-  const jobs = new JobManager(clock, settings.keepJobs, (job, error) => app.log.warn({ jobId: job.jobId, type: job.type, err: error }, "job failed"));
+  const manager = new JobManager(clock, settings.keepJobs, (job, error) => app.log.warn({ jobId: job.jobId, type: job.type, err: error }, "job failed"));
+  // The jobs need the context and the context names the jobs: set just below.
+  let jobs = undefined as unknown as Jobs;
   const context: ServerContext = {
     settings,
     store: options.store,
@@ -110,7 +129,22 @@ export async function buildServer(options: ServerOptions): Promise<MfactlServer>
     jobs,
     shutdown: shutdownController.signal,
     dashboardSignIn: entraSignIn(entra, authorityHost),
+    alertFetch: options.alertFetch,
+    smtp: options.smtp,
   };
+  jobs = options.cluster
+    ? new ClusterJobs(
+        context,
+        manager,
+        options.store.jobs,
+        pgBossQueue({ connectionString: options.cluster.connectionString, schema: options.cluster.queueSchema, concurrency: settings.cluster.concurrency, pollSeconds: settings.cluster.pollSeconds }, app.log),
+        { leaseMs: settings.cluster.leaseSeconds * 1000, keep: settings.keepJobs, clock },
+        app.log,
+      )
+    : new LocalJobs(context, manager, app.log);
+  context.jobs = jobs;
+  await jobs.start();
+  const scheduler = settings.scheduler.enabled ? new Scheduler(context, jobs, { clock: options.schedulerClock ?? clock, tickMs: settings.scheduler.tickSeconds * 1000, log: app.log }) : undefined;
 
   const verifier = entra
     ? new EntraTokenVerifier({
@@ -187,13 +221,17 @@ export async function buildServer(options: ServerOptions): Promise<MfactlServer>
   meRoutes(app, context);
   dashboardConfigRoute(app, context);
   dashboardRoutes(app, context);
+  scheduleRoutes(app, context, scheduler);
+  scheduler?.start();
 
-  let stopping: Promise<{ finished: number; aborted: number; resumable: number }> | undefined;
+  let stopping: Promise<DrainOutcome> | undefined;
   return {
     app,
     context,
+    scheduler,
     shutdown(graceMs = settings.shutdownGraceSeconds * 1000) {
       stopping ??= (async () => {
+        await scheduler?.stop();
         const outcome = await jobs.drain(graceMs);
         shutdownController.abort(new Error("The server is shutting down."));
         const closed = app.close();
@@ -204,6 +242,7 @@ export async function buildServer(options: ServerOptions): Promise<MfactlServer>
           await closed;
         } finally {
           clearTimeout(force);
+          await jobs.close().catch((error: unknown) => app.log.warn({ err: error }, "job queue did not stop cleanly"));
         }
         return outcome;
       })();

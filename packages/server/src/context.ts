@@ -1,10 +1,10 @@
-import type { AccessStore, BatchEngine, Clock, GraphClient, MaxChanges, NewAuditEntry, RunContext } from "@mfactl/core";
+import type { AccessStore, BatchEngine, Clock, FetchLike, GraphClient, MaxChanges, NewAuditEntry, RunContext, SmtpSettings } from "@mfactl/core";
 import { enginePort } from "@mfactl/core";
 import type { MfactlStore } from "@mfactl/store";
 import type { FastifyRequest } from "fastify";
 import { requirePrincipal, requireTenant, type Principal } from "./auth/principal.js";
 import { NotFoundError } from "./errors.js";
-import type { JobManager } from "./jobs/job-manager.js";
+import type { Jobs } from "./jobs/jobs.js";
 import type { EntraSignIn } from "./routes/dashboard.js";
 import type { ServerSettings } from "./settings.js";
 import { ServedTenants, type ServedTenant } from "./tenants.js";
@@ -20,7 +20,11 @@ export interface ServerContext {
   protectedList: readonly string[];
   maxChanges?: { cap: MaxChanges; source: string } | undefined;
   clock: Clock;
-  jobs: JobManager;
+  jobs: Jobs;
+  /** Webhook alerts go out through this (default: Node's fetch). */
+  alertFetch?: FetchLike | undefined;
+  /** Alert emails (settings.smtp with its password). */
+  smtp?: SmtpSettings | undefined;
   /** Aborted when the server shuts down. */
   shutdown: AbortSignal;
   /** How the dashboard signs people in with Entra ID (entra.dashboard set), for its config and CSP. */

@@ -6,3 +6,4 @@ export { JobSchema, type Job } from "./jobs/job-manager.js";
 export { parseServerSettings, readServerSettings, ServerSettingsSchema, type EntraApp, type ServerSettings, type ServerSettingsInput } from "./settings.js";
 export { ServedTenants, type ServedTenant } from "./tenants.js";
 export { VERSION } from "./version.js";
+export { defaultQueueSchema } from "./jobs/cluster-queue.js";

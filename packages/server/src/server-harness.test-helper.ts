@@ -101,6 +101,12 @@ export interface HarnessOptions {
   entra?: (emu: RunningEmulator) => Partial<EntraSettingsInput>;
   /** The profile's maxChanges (`25`, `10%`): the server's run-size cap. Default none. */
   maxChanges?: string;
+  /** The scheduler's clock (schedules' periods); default the server's. */
+  schedulerClock?: Clock;
+  /** Webhook alerts go out through this. */
+  alertFetch?: FetchLike;
+  /** Jobs through pg-boss in this schema (the store must be PostgreSQL on `connectionString`): given the store opened. */
+  cluster?: (store: MfactlStore) => { connectionString: string; queueSchema: string };
 }
 
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
@@ -148,6 +154,9 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     protectedList: typeof options.protectedList === "function" ? options.protectedList(emu) : (options.protectedList ?? []),
     ...(options.maxChanges !== undefined ? { maxChanges: { cap: parseMaxChanges(options.maxChanges, "the profile's maxChanges"), source: "the profile's maxChanges" } } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.schedulerClock ? { schedulerClock: options.schedulerClock } : {}),
+    ...(options.alertFetch ? { alertFetch: options.alertFetch } : {}),
+    ...(options.cluster ? { cluster: options.cluster(store) } : {}),
     fetch: http.fetch as FetchLike,
     authorityHost: emu.authorityHost,
     logStream: { write: (line: string) => void logs.push(line) },

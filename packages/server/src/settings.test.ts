@@ -25,13 +25,15 @@ function problem(raw: unknown): string {
 }
 
 describe("parseServerSettings", () => {
-  it("fills in the defaults: loopback, port 8443, 600 requests a minute, 30 s grace, 200 jobs kept, info logs", () => {
+  it("fills in the defaults: loopback, port 8443, 600 requests a minute, 30 s grace, 200 jobs kept, a 1 s scheduler, 30 s cluster leases, info logs", () => {
     expect(parseServerSettings({}, "x")).toStrictEqual({
       host: "127.0.0.1",
       port: 8443,
       rateLimit: { max: 600, windowSeconds: 60 },
       shutdownGraceSeconds: 30,
       keepJobs: 200,
+      scheduler: { enabled: true, tickSeconds: 1 },
+      cluster: { leaseSeconds: 30, concurrency: 4, pollSeconds: 1, sharedBudgets: true },
       logLevel: "info",
     });
   });

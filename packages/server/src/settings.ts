@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { ApiScopeSchema, UsageError } from "@mfactl/core";
+import { ApiScopeSchema, SmtpServerSchema, UsageError } from "@mfactl/core";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
@@ -117,8 +117,40 @@ export const ServerSettingsSchema = z
     entra: EntraSettingsSchema.optional(),
     /** Seconds a shutdown waits for running jobs before leaving them resumable. */
     shutdownGraceSeconds: z.number().nonnegative().default(30),
-    /** Finished jobs kept in memory for their results. */
+    /** Finished jobs kept (in memory, or in the store in a cluster) for their results. */
     keepJobs: z.number().int().positive().default(200),
+    /** Scheduled drift checks (docs/commands/schedule.md): fired by every instance's scheduler, each period once. */
+    scheduler: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** How often schedules are looked at; a period fires within this of its time. */
+        tickSeconds: z.number().positive().default(1),
+      })
+      .strict()
+      .default({ enabled: true, tickSeconds: 1 }),
+    /**
+     * Several instances on one PostgreSQL database (docs/api/cluster.md): jobs queued with pg-boss and
+     * carried out by any instance, taken over when an instance dies; shared tenant throttling budgets.
+     */
+    cluster: z
+      .object({
+        /** Default: on with a PostgreSQL store, off (one instance) with SQLite. */
+        enabled: z.boolean().optional(),
+        /** An instance silent this long is taken for dead and its jobs go on elsewhere. */
+        leaseSeconds: z.number().min(1).default(30),
+        /** Jobs one instance carries out at once. */
+        concurrency: z.number().int().positive().default(4),
+        /** How often an idle instance asks the queue for work (at least 0.5). */
+        pollSeconds: z.number().min(0.5).default(1),
+        /** The PostgreSQL schema of pg-boss's tables; default `<the store's schema>_queue`. */
+        queueSchema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "a plain PostgreSQL identifier").optional(),
+        /** Share each tenant's throttling budget between instances through the database. */
+        sharedBudgets: z.boolean().default(true),
+      })
+      .strict()
+      .default({ leaseSeconds: 30, concurrency: 4, pollSeconds: 1, sharedBudgets: true }),
+    /** How alert emails are sent (the password from MFACTL_SMTP_PASSWORD, never in this file). */
+    smtp: SmtpServerSchema.optional(),
     logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict();

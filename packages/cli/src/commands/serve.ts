@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { Command } from "commander";
-import { createFetch, UsageError } from "@mfactl/core";
-import { buildServer, parseServerSettings, readServerSettings, ServedTenants, type ServerSettingsInput } from "@mfactl/server";
+import { createFetch, SmtpSettingsSchema, UsageError, type SmtpSettings } from "@mfactl/core";
+import { buildServer, defaultQueueSchema, parseServerSettings, readServerSettings, ServedTenants, type ServerSettings, type ServerSettingsInput } from "@mfactl/server";
 import type { CommandContext } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { pickGuards } from "../guard-options.js";
+import { resolveSmtp, SMTP_PASSWORD_ENV } from "../settings.js";
 import type { CommandRunner } from "./types.js";
 
 interface ServeFlags {
@@ -76,11 +77,22 @@ Exit codes: 0 stopped and every job finished, 1 stopped with jobs left to resume
         const guards = pickGuards({}, ctx);
         const store = await ctx.store();
         const http = createFetch({ caPem: resolved.connection.caPem });
+        // Several instances on one PostgreSQL database: jobs through its queue, tenant budgets shared.
+        const clustered = store.kind === "postgres" && settings.cluster.enabled !== false;
+        const connectionString = ctx.journalPath();
+        const cluster = clustered ? { connectionString, queueSchema: settings.cluster.queueSchema ?? (await defaultQueueSchema(connectionString)) } : undefined;
+        const smtpPassword = ctx.io.env[SMTP_PASSWORD_ENV];
+        if (smtpPassword) ctx.err.addSecrets([smtpPassword]);
+        const profileSmtp = settings.smtp ? undefined : resolveSmtp(ctx.profileExtras(), ctx.io.env, resolved.connection.caPem);
         const server = await buildServer({
           settings,
           store,
           graph: ctx.graph(retry),
-          engine: ctx.engine(retry),
+          // Budgets are per app registration: instances of other apps on the same database do not pace these.
+          engine: ctx.engine(retry, clustered && settings.cluster.sharedBudgets && store.budgets ? { sharedBudgets: { store: store.budgets, app: resolved.connection.clientId } } : {}),
+          cluster,
+          // The settings' smtp, else the profile's (as `mfactl schedule run` uses).
+          ...(settings.smtp ? { smtp: smtpSettings(settings.smtp, smtpPassword) } : profileSmtp ? { smtp: profileSmtp } : {}),
           tenants: new ServedTenants(tenantList),
           protectedList: guards.protectedList,
           maxChanges: guards.maxChanges,
@@ -91,7 +103,7 @@ Exit codes: 0 stopped and every job finished, 1 stopped with jobs left to resume
         });
         try {
           const address = await server.app.listen({ host: settings.host, port: settings.port });
-          ctx.err.write(`mfactl serve: listening on ${address} (database ${store.location}; ${tenantList.length} tenant${tenantList.length === 1 ? "" : "s"}). API docs: ${address}/docs\n`);
+          ctx.err.write(`mfactl serve: listening on ${address} (database ${store.location}; ${tenantList.length} tenant${tenantList.length === 1 ? "" : "s"}${cluster ? `; one of a cluster, jobs queued in schema ${cluster.queueSchema}` : ""}). API docs: ${address}/docs\n`);
           await new Promise<void>((resolve) => {
             if (ctx.io.signal?.aborted) resolve();
             ctx.io.signal?.addEventListener("abort", () => resolve(), { once: true });
@@ -102,7 +114,8 @@ Exit codes: 0 stopped and every job finished, 1 stopped with jobs left to resume
             ctx.err.write(`mfactl serve: ${outcome.resumable} run${outcome.resumable === 1 ? "" : "s"} stopped between users: \`mfactl runs --unfinished\` lists them, \`mfactl resume <run>\` finishes them.\n`);
             return EXIT.failed;
           }
-          if (outcome.aborted > 0) ctx.err.write(`mfactl serve: ${outcome.aborted} job${outcome.aborted === 1 ? "" : "s"} stopped before changing anything.\n`);
+          if (outcome.handedOver) ctx.err.write(`mfactl serve: ${outcome.handedOver} job${outcome.handedOver === 1 ? "" : "s"} stopped between users; another instance of the cluster goes on with ${outcome.handedOver === 1 ? "it" : "them"} now.\n`);
+          else if (outcome.aborted > 0) ctx.err.write(`mfactl serve: ${outcome.aborted} job${outcome.aborted === 1 ? "" : "s"} stopped before changing anything.\n`);
           ctx.err.write("mfactl serve: stopped.\n");
           return EXIT.ok;
         } finally {
@@ -111,6 +124,16 @@ Exit codes: 0 stopped and every job finished, 1 stopped with jobs left to resume
         }
       }),
     );
+}
+
+/** The settings' smtp with the password from the environment, checked (user and password go together). */
+function smtpSettings(smtp: NonNullable<ServerSettings["smtp"]>, password: string | undefined): SmtpSettings {
+  const parsed = SmtpSettingsSchema.safeParse({ ...smtp, ...(password ? { password } : {}) });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `smtp.${i.path.join(".")}: ${i.path[0] === "password" ? "set MFACTL_SMTP_PASSWORD (the password is never kept in the settings file)" : i.message}`).join("; ");
+    throw new UsageError(`The server settings' smtp: ${problems}.`);
+  }
+  return parsed.data;
 }
 
 function wholeNumber(text: string, flag: string): number {

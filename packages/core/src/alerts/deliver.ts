@@ -32,17 +32,20 @@ export interface SmtpSettings {
   caPem?: string | undefined;
 }
 
-export const SmtpSettingsSchema: z.ZodType<SmtpSettings> = z
+/** Where and how to send, without the password: what a settings file may hold (the password comes from the environment). */
+export const SmtpServerSchema = z
   .object({
     host: z.string().trim().min(1),
     port: z.number().int().min(1).max(65535).default(587),
     secure: z.boolean().default(false),
     requireTls: z.boolean().optional(),
     user: z.string().min(1).optional(),
-    password: z.string().min(1).optional(),
     from: z.string().trim().min(3),
     caPem: z.string().min(1).optional(),
   })
+  .strict();
+
+export const SmtpSettingsSchema: z.ZodType<SmtpSettings> = SmtpServerSchema.extend({ password: z.string().min(1).optional() })
   .strict()
   .superRefine((s, ctx) => {
     if ((s.user === undefined) !== (s.password === undefined)) ctx.addIssue({ code: "custom", path: [s.user === undefined ? "user" : "password"], message: "give user and password together (or neither)" });

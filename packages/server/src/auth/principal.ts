@@ -10,7 +10,7 @@ export interface Principal {
   /** `apikey:<name>`, `app:<app id>` or `user:<upn, lower case>`. */
   actor: string;
   /** An API key, an app's own Entra token, or a person signed in to the dashboard (a delegated token). */
-  kind: "apikey" | "entra" | "user";
+  kind: "apikey" | "entra" | "user" | "schedule";
   /** For people: the key's or app's name; a person's display name and UPN. */
   name: string;
   /** A person's role (undefined: none assigned); keys and apps have scopes only (see `roleOf`). */

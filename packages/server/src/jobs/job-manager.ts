@@ -3,7 +3,7 @@ import { EventEmitter, setMaxListeners } from "node:events";
 import type { Clock, ErrorInfo } from "@mfactl/core";
 import { z } from "zod";
 
-export const JOB_TYPES = ["plan", "bulkSet", "apply", "undo", "report", "posture"] as const;
+export const JOB_TYPES = ["plan", "bulkSet", "apply", "undo", "report", "posture", "driftCheck"] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 export const JOB_STATUSES = ["running", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -91,6 +91,21 @@ export class JobManager {
     return this.entries.get(jobId)?.result;
   }
 
+  /** Whether this process carries the job out now. */
+  runsHere(jobId: string): boolean {
+    return this.entries.get(jobId)?.job.status === "running";
+  }
+
+  /** Stops a job carried out here (between users), as a shutdown would. */
+  abort(jobId: string, reason: Error): void {
+    this.entries.get(jobId)?.controller.abort(reason);
+  }
+
+  /** Resolves when the job carried out here has ended (at once for an unknown one). */
+  whenDone(jobId: string): Promise<void> {
+    return this.entries.get(jobId)?.done ?? Promise.resolve();
+  }
+
   /** Listens to a job's events; returns the unsubscribe function. */
   subscribe(jobId: string, listener: (event: JobEvent) => void): () => void {
     const entry = this.entries.get(jobId);
@@ -113,10 +128,20 @@ export class JobManager {
       signal?: AbortSignal;
       /** Runs once the job has its final status, before `done` is sent (e.g. the audit entry of its end); its failure is logged only. */
       onFinish?: (job: Job) => Promise<void>;
+      /** Every progress event (at most every 200 ms) and the final state: another instance's copy is kept from it. */
+      onProgress?: (job: Job) => void;
+      /** A job queued elsewhere (or taken over from a dead instance): its id, creation time and progress so far. */
+      from?: Job;
+      /** The id to give a new job (default a new one). */
+      jobId?: string;
     },
   ): Job {
     const now = () => new Date(this.clock.now()).toISOString();
-    const job: Job = { jobId: newJobId(this.clock.now()), type, status: "running", actor, createdAt: now(), progress: { done: 0, counts: {} } };
+    const job: Job = options.from
+      ? { ...options.from, status: "running", progress: { ...options.from.progress, counts: { ...options.from.progress.counts } } }
+      : { jobId: options.jobId ?? newJobId(this.clock.now()), type, status: "running", actor, createdAt: now(), progress: { done: 0, counts: {} } };
+    delete job.finishedAt;
+    delete job.error;
     const events = new EventEmitter();
     events.setMaxListeners(0);
     const controller = new AbortController();
@@ -130,7 +155,9 @@ export class JobManager {
       const t = this.clock.now();
       if (force || t - lastProgress >= 200) {
         lastProgress = t;
-        events.emit("event", { type: "progress", job: { ...job, progress: { ...job.progress, counts: { ...job.progress.counts } } } } satisfies JobEvent);
+        const copy = { ...job, progress: { ...job.progress, counts: { ...job.progress.counts } } };
+        events.emit("event", { type: "progress", job: copy } satisfies JobEvent);
+        options.onProgress?.(copy);
       }
     };
     const handle: JobHandle = {
@@ -213,6 +240,6 @@ export class JobManager {
   }
 }
 
-function newJobId(now: number): string {
+export function newJobId(now: number): string {
   return `job-${new Date(now).toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "")}-${randomBytes(4).toString("hex")}`;
 }

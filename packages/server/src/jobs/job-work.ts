@@ -149,15 +149,15 @@ export async function planWork(ctx: ServerContext, principal: Principal, validat
 }
 
 /** Reads the plan an apply names and checks it (digest, tenants allowed, guard rails) before anything runs. */
-export function resolvePlan(ctx: ServerContext, principal: Principal, body: z.infer<typeof ApplyBodySchema>): PlanFile {
+export async function resolvePlan(ctx: ServerContext, principal: Principal, body: z.infer<typeof ApplyBodySchema>): Promise<PlanFile> {
   if ((body.plan === undefined) === (body.planJobId === undefined)) throw new UsageError("Give plan (the plan file) or planJobId, one of them.");
   let plan: PlanFile;
   if (body.planJobId !== undefined) {
-    const job = ctx.jobs.get(body.planJobId);
+    const job = await ctx.jobs.get(body.planJobId);
     // Another caller's plan job is as invisible here as in GET /v1/jobs (admins see all).
     if (!job || job.type !== "plan" || (job.actor !== principal.actor && !principal.scopes.has("admin"))) throw new NotFoundError("JobNotFound", `No plan job ${body.planJobId} (finished jobs are kept for a while only; pass the plan itself).`);
     if (job.status !== "succeeded") throw new UsageError(`Plan job ${body.planJobId} is ${job.status}: nothing to apply.`);
-    plan = ctx.jobs.result(body.planJobId) as PlanFile;
+    plan = (await ctx.jobs.result(body.planJobId)) as PlanFile;
   } else {
     plan = parsePlan(typeof body.plan === "string" ? body.plan : JSON.stringify(body.plan), "the plan");
   }
@@ -183,10 +183,6 @@ export async function startApplyRun(ctx: ServerContext, principal: Principal, pl
   return startPlanRun(runContextFor(ctx, principal), plan, guards);
 }
 
-export async function applyWork(ctx: ServerContext, principal: Principal, plan: PlanFile, run: RunRecord, handle: JobHandle): Promise<RunResult> {
-  return { run: await carryOut(ctx, principal, run, handle), plan: plan.summary };
-}
-
 /** bulk set = plan, then apply the plan (a dry run stops after the plan). */
 export async function bulkSetWork(ctx: ServerContext, principal: Principal, validated: ValidatedBulk, body: z.infer<typeof BulkSetBodySchema>, handle: JobHandle): Promise<RunResult | PlanFile> {
   const plan = await planWork(ctx, principal, validated, body, handle, "bulk set");
@@ -210,10 +206,6 @@ export async function prepareUndoFor(ctx: ServerContext, principal: Principal, b
 /** Records the undo run while the request waits: a run already undone is refused (400 naming the undo), not a failing job. */
 export async function startUndo(ctx: ServerContext, principal: Principal, prepared: Awaited<ReturnType<typeof prepareUndoFor>>, body: z.infer<typeof UndoBodySchema>): Promise<RunRecord> {
   return startUndoRun(runContextFor(ctx, principal), prepared, { force: body.force, includeProtected: body.includeProtected });
-}
-
-export async function undoWork(ctx: ServerContext, principal: Principal, run: RunRecord, handle: JobHandle): Promise<RunResult> {
-  return { run: await carryOut(ctx, principal, run, handle) };
 }
 
 export async function reportWork(ctx: ServerContext, tenants: string[], body: z.infer<typeof ReportBodySchema>, handle: JobHandle): Promise<ReportResult> {

@@ -9,7 +9,7 @@ import type { ZodApp } from "../app.js";
 export const MeSchema = z.object({
   /** As the journal and the audit log name the caller: `apikey:<name>`, `app:<client id>`, `user:<upn>`. */
   actor: z.string(),
-  kind: z.enum(["apikey", "entra", "user"]),
+  kind: z.enum(["apikey", "entra", "user", "schedule"]),
   /** For people: the key's or app's name, or the person's display name and UPN. */
   name: z.string(),
   /** A person's role; for a key or an app, what its scopes amount to. Absent: none (nothing allowed). */
