@@ -3,6 +3,8 @@
  * each printed as the command line and what mfactl prints for it.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createFetch } from "@mfactl/core";
@@ -45,6 +47,35 @@ async function main(): Promise<number> {
     const code = await run(args, { stdout: process.stdout, stderr: process.stdout, env });
     process.stdout.write(dim(`(exit code ${code})`) + "\n");
     if (code !== expectedExit) unexpected.push(`${args.join(" ")}: exit ${code}, expected ${expectedExit}`);
+  };
+
+  /** A scheduled drift check: its alert to a webhook on loopback, its remediation, its results kept. */
+  const scheduleSteps = async () => {
+    const received: { summary?: string; status?: string }[] = [];
+    const hook = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        received.push(JSON.parse(body) as { summary?: string; status?: string });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`;
+    try {
+      await step(
+        "Check the policy every night at 03:00, alert a webhook when users drift, and fix the drift",
+        ["schedule", "add", "nightly", "--cron", "0 3 * * *", "--timezone", "Europe/Amsterdam", "--policy", policy, "--webhook", hookUrl, "--remediate", "--remediate-max-changes", "10"],
+        0,
+      );
+      // Someone turns MFA off for a user outside mfactl: drift.
+      emulator.admin.setUsers(contoso, { perUserMfaState: "disabled", users: [adele] });
+      await step("Somebody turned Adele's MFA off; fire the schedule now instead of waiting for 03:00", ["schedule", "run", "nightly"], 0);
+      for (const alert of received) process.stdout.write(`${dim("webhook received:")} ${alert.summary ?? JSON.stringify(alert)}\n`);
+      await step("The firings are kept, with what each found and changed (mfactl serve fires them on time)", ["schedule", "results", "nightly"], 0);
+    } finally {
+      await new Promise<void>((resolve) => hook.close(() => resolve()));
+    }
   };
 
   /** The HTTP API: an API key, `mfactl serve`, a REST call and CIPP's ExecPerUserMFA with an Entra token. */
@@ -139,6 +170,7 @@ async function main(): Promise<number> {
     await step("Desired state: who differs from the policy (exit 3 = drift)", ["drift", "--policy", policy], 3);
     await step("Enforce the policy (plan + apply of the drift)", ["enforce", "--policy", policy, "--yes", "--quiet", "--output", "json", "--out", join(scratch, "enforced.json")], 0);
     await step("No drift left", ["drift", "--policy", policy], 0);
+    await scheduleSteps();
     await serverSteps();
     const stats = emulator.admin.stats();
     process.stdout.write(`\n${bold("The emulator saw")} ${stats.requests} Graph requests and ${stats.patches} PATCHes (one per real change).\n`);

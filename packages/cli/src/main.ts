@@ -14,6 +14,7 @@ import { planCommand } from "./commands/plan.js";
 import { postureCommand } from "./commands/posture.js";
 import { resumeCommand } from "./commands/resume.js";
 import { runsCommand } from "./commands/runs.js";
+import { scheduleCommand } from "./commands/schedule.js";
 import { undoCommand } from "./commands/undo.js";
 import { reportCommand } from "./commands/report.js";
 import { serveCommand } from "./commands/serve.js";
@@ -111,6 +112,7 @@ Docs: README.md and docs/commands/.`,
   program.addCommand(resumeCommand(runner));
   program.addCommand(driftCommand(runner));
   program.addCommand(enforceCommand(runner));
+  program.addCommand(scheduleCommand(runner));
   program.addCommand(migrateCommand(runner));
   program.addCommand(serveCommand(runner));
   program.addCommand(apikeyCommand(runner));

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { ACCESS_MODES, TOKEN_KEY_SOURCES, UsageError, type AccessMode, type ConnectionSettings, type Credential } from "@mfactl/core";
+import { ACCESS_MODES, SmtpSettingsSchema, TOKEN_KEY_SOURCES, UsageError, type AccessMode, type ConnectionSettings, type Credential, type SmtpSettings } from "@mfactl/core";
 
 export const MICROSOFT_AUTHORITY_HOST = "https://login.microsoftonline.com";
 export const MICROSOFT_GRAPH_URL = "https://graph.microsoft.com";
@@ -20,6 +20,20 @@ const SettingsSchema = z.object({
   tenant: z.string().min(1).optional(),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
+
+/** The SMTP password: from the environment only, so it is never in the config file. */
+export const SMTP_PASSWORD_ENV = "MFACTL_SMTP_PASSWORD";
+
+/** The profile's `smtp` block (email alerts of schedules): core's SMTP settings without the password. */
+const SmtpProfileSchema = z.record(z.string(), z.unknown()).superRefine((smtp, ctx) => {
+  if ("password" in smtp) {
+    ctx.addIssue({ code: "custom", path: ["password"], message: `the SMTP password is read from ${SMTP_PASSWORD_ENV}, never from the config file` });
+    return;
+  }
+  // Checked as core checks it, with a stand-in for the password the environment gives later.
+  const parsed = SmtpSettingsSchema.safeParse(smtp.user !== undefined ? { ...smtp, password: "stand-in" } : smtp);
+  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+});
 
 /** Profile keys that are not connection settings: tenant list, guard rails, journal location. */
 const ProfileExtrasSchema = z.object({
@@ -43,6 +57,8 @@ const ProfileExtrasSchema = z.object({
   excludeTenants: z.array(z.string().min(1)).optional(),
   /** Where Entra sends an administrator after the admin consent of `mfactl consent-url` (registered on the app). */
   consentRedirectUri: z.string().url().optional(),
+  /** SMTP server for email alerts (`mfactl schedule run`); the password from MFACTL_SMTP_PASSWORD. */
+  smtp: SmtpProfileSchema.optional(),
 });
 export type ProfileExtras = z.infer<typeof ProfileExtrasSchema>;
 
@@ -113,13 +129,30 @@ export function loadProfile(flags: { config?: string | undefined; profile?: stri
       const known = Object.keys(config.profiles);
       throw new UsageError(`Profile "${name}" not found in ${path}${known.length ? `; profiles there: ${known.join(", ")}` : ""}.`);
     }
-    const { tenants, protectedAccounts, maxChanges, db, backend, cipp, access, tenantAccess, partner, tokenKey, includeTenants, excludeTenants, consentRedirectUri, ...settings } = profile;
-    const extras: ProfileExtras = stripUndefined({ tenants, protectedAccounts, maxChanges, access, tenantAccess, partner, tokenKey, includeTenants, excludeTenants, consentRedirectUri, db: db === undefined || isAbsolute(db) || /^postgres(ql)?:\/\//i.test(db) ? db : resolve(dirname(path), db) });
+    const { tenants, protectedAccounts, maxChanges, db, backend, cipp, access, tenantAccess, partner, tokenKey, includeTenants, excludeTenants, consentRedirectUri, smtp, ...settings } = profile;
+    const extras: ProfileExtras = stripUndefined({ tenants, protectedAccounts, maxChanges, access, tenantAccess, partner, tokenKey, includeTenants, excludeTenants, consentRedirectUri, smtp, db: db === undefined || isAbsolute(db) || /^postgres(ql)?:\/\//i.test(db) ? db : resolve(dirname(path), db) });
     return { settings: relativeTo(dirname(path), settings), extras, name, backend, cipp };
   }
   if (explicitConfig) throw new UsageError(`Config file ${path} does not exist.`);
   if (profileName !== undefined) throw new UsageError(`Profile "${profileName}" was asked for, but there is no config file at ${path}.`);
   return { settings: {}, extras: {}, name: undefined };
+}
+
+/**
+ * The SMTP settings of email alerts: the profile's `smtp` with the password from MFACTL_SMTP_PASSWORD; the server's
+ * certificate checked against the public CAs and `caPem` (the profile's smtp.caPem, else mfactl's extra CA).
+ */
+export function resolveSmtp(extras: ProfileExtras, env: Env, caPem?: string): SmtpSettings | undefined {
+  const smtp = extras.smtp;
+  if (!smtp) return undefined;
+  const password = env[SMTP_PASSWORD_ENV] || undefined;
+  if (smtp.user !== undefined && password === undefined) throw new UsageError(`The profile's smtp.user is set: give its password in ${SMTP_PASSWORD_ENV}.`);
+  const parsed = SmtpSettingsSchema.safeParse({ ...smtp, ...(smtp.user !== undefined ? { password } : {}), ...(smtp.caPem === undefined && caPem !== undefined ? { caPem } : {}) });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`The profile's smtp is not valid: ${issue?.path.join(".") || "(root)"}: ${issue?.message ?? "invalid"}.`);
+  }
+  return parsed.data;
 }
 
 export interface ResolvedSettings {

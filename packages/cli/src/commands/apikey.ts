@@ -17,8 +17,8 @@ const KEY_COLUMNS = [
   { header: "REVOKED", value: (k: ApiKeyRecord) => k.revokedAt ?? "" },
 ];
 
-/** Who runs `mfactl apikey`: the audit log's actor for key management. */
-function cliActor(): string {
+/** Who runs `mfactl apikey` (or `schedule`): the audit log's actor for what the CLI changes in the store. */
+export function cliActor(): string {
   let user = "unknown";
   try {
     user = userInfo().username;
