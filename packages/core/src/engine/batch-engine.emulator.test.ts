@@ -3,40 +3,20 @@
  * injected inside batches (429, 503, 504 and connection resets, at random, plus a scripted run of 503s
  * for one user): every sub-request ends 2xx or is reported with its final error, no user is reported
  * changed unless Graph confirmed it, and a tenant that withdrew consent fails alone.
- * The emulator is imported from its source by a computed path (see graph-client.emulator.test.ts).
+ * The emulator is imported from its source by a computed path (see emulator.test-helper.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { emulatorGraphClient, startTestEmulator, type TestEmulator } from "../emulator.test-helper.js";
 import { AuthError } from "../domain/errors.js";
-import { createGraphClient } from "../transport/graph-client.js";
 import { mapConcurrent } from "../util/concurrent.js";
 import { createBatchEngine } from "./batch-engine.js";
 import type { EngineResponse } from "./types.js";
 
-interface Emulator {
-  authorityHost: string;
-  graphUrl: string;
-  caPem: string;
-  clientId: string;
-  clientSecret: string;
-  tenants: { id: string; domain: string; userCount: number }[];
-  admin: {
-    getUser(tenant: string, idOrUpn: string): { perUserMfaState: string; patchCount: number };
-    stats(): { throttledTotal: number; faultsInjected: number; requests: number; batches: number };
-    addFaults(rules: { method?: string; pathIncludes?: string; tenant?: string; status?: number; count: number }[]): void;
-    revokeConsent(clientId: string, tenant: string): void;
-  };
-  close(): Promise<void>;
-}
-type StartEmulator = (options: Record<string, unknown>) => Promise<Emulator>;
-
-const EMULATOR_MODULE = "../../../emulator/src/index.js";
-
 describe("batch engine against the emulator (HTTPS, throttling and faults inside batches)", () => {
-  let emulator: Emulator;
+  let emulator: TestEmulator;
 
   beforeAll(async () => {
-    const { startEmulator } = (await import(/* @vite-ignore */ EMULATOR_MODULE)) as { startEmulator: StartEmulator };
-    emulator = await startEmulator({
+    emulator = await startTestEmulator({
       tenants: 4,
       users: 120,
       seed: "engine-e2e",
@@ -53,14 +33,7 @@ describe("batch engine against the emulator (HTTPS, throttling and faults inside
   });
 
   it("sets every user of the healthy tenants through throttling and faults; reports the rest with their final error", async () => {
-    const client = createGraphClient({
-      clientId: emulator.clientId,
-      credential: { kind: "secret", clientSecret: emulator.clientSecret },
-      authorityHost: emulator.authorityHost,
-      graphUrl: emulator.graphUrl,
-      caPem: emulator.caPem,
-      retry: { baseDelayMs: 200 },
-    });
+    const client = emulatorGraphClient(emulator, { retry: { baseDelayMs: 200 } });
     const engine = createBatchEngine(client, { retry: { baseDelayMs: 200, maxDelayMs: 1000 } });
     const [denied, ...healthy] = emulator.tenants;
     emulator.admin.revokeConsent(emulator.clientId, denied!.id);

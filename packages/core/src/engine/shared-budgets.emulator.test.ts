@@ -4,41 +4,22 @@
  * their budgets through `memorySharedBudgets()` draws no more 429s from the emulator than one engine
  * doing all of it alone, measured in the same test on a reset emulator (and two engines that do not
  * share draw more: the comparison can fail).
- * The emulator is imported from its source by a computed path (see graph-client.emulator.test.ts).
+ * The emulator is imported from its source by a computed path (see emulator.test-helper.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGraphClient } from "../transport/graph-client.js";
+import { emulatorGraphClient, startTestEmulator, type TestEmulator } from "../emulator.test-helper.js";
 import { mapConcurrent } from "../util/concurrent.js";
 import { createBatchEngine } from "./batch-engine.js";
 import { memorySharedBudgets, type SharedBudgetStore } from "./shared-budgets.js";
 import type { BatchEngine, EngineEvent } from "./types.js";
 
-interface Emulator {
-  authorityHost: string;
-  graphUrl: string;
-  caPem: string;
-  clientId: string;
-  clientSecret: string;
-  tenants: { id: string; domain: string; userCount: number }[];
-  admin: {
-    listUsers(tenant: string): { id: string; perUserMfaState: string }[];
-    stats(): { throttledTotal: number };
-    reset(): void;
-    resetStats(): void;
-  };
-  close(): Promise<void>;
-}
-type StartEmulator = (options: Record<string, unknown>) => Promise<Emulator>;
-
-const EMULATOR_MODULE = "../../../emulator/src/index.js";
 const USERS = 450;
 
 describe("shared budgets against the emulator (HTTPS, two instances, one tenant)", () => {
-  let emulator: Emulator;
+  let emulator: TestEmulator;
 
   beforeAll(async () => {
-    const { startEmulator } = (await import(/* @vite-ignore */ EMULATOR_MODULE)) as { startEmulator: StartEmulator };
-    emulator = await startEmulator({
+    emulator = await startTestEmulator({
       tenants: 1,
       users: USERS,
       seed: "shared-budgets-e2e",
@@ -59,13 +40,7 @@ describe("shared budgets against the emulator (HTTPS, two instances, one tenant)
   });
 
   const graphClient = () =>
-    createGraphClient({
-      clientId: emulator.clientId,
-      credential: { kind: "secret", clientSecret: emulator.clientSecret },
-      authorityHost: emulator.authorityHost,
-      graphUrl: emulator.graphUrl,
-      caPem: emulator.caPem,
-    });
+    emulatorGraphClient(emulator);
 
   /** PATCH every user to enforced and read it back; returns how many were confirmed. */
   const bulkWrite = async (engine: BatchEngine, tenant: string, users: { id: string }[]): Promise<number> => {

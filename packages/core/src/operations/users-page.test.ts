@@ -5,33 +5,15 @@
  * by a computed path (see graph-client.emulator.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { emulatorGraphClient, startTestEmulator, type TestEmulator } from "../emulator.test-helper.js";
 import type { ReportRow } from "../domain/vocabulary.js";
 import { createBatchEngine } from "../engine/batch-engine.js";
 import type { BatchEngine, DirectEngineRequest } from "../engine/types.js";
-import { createGraphClient } from "../transport/graph-client.js";
 import type { GraphClient } from "../transport/types.js";
 import { usersPage, type UsersPageInput } from "./users-page.js";
 
-/** The part of the emulator's RunningEmulator this test uses. */
-interface Emulator {
-  authorityHost: string;
-  graphUrl: string;
-  caPem: string;
-  clientId: string;
-  clientSecret: string;
-  tenants: { id: string; domain: string }[];
-  admin: {
-    listUsers(tenant: string): { id: string }[];
-    getUser(tenant: string, idOrUpn: string): { id: string; userPrincipalName: string; displayName: string; perUserMfaState: string };
-  };
-  close(): Promise<void>;
-}
-type StartEmulator = (options: Record<string, unknown>) => Promise<Emulator>;
-
-const EMULATOR_MODULE = "../../../emulator/src/index.js";
-
 describe("usersPage against the emulator (sort, search, state, cursors)", () => {
-  let emulator: Emulator;
+  let emulator: TestEmulator;
   let client: GraphClient;
   let engine: BatchEngine;
   /** Every direct request usersPage made, in order. */
@@ -40,16 +22,9 @@ describe("usersPage against the emulator (sort, search, state, cursors)", () => 
   let tenant: string;
 
   beforeAll(async () => {
-    const { startEmulator } = (await import(/* @vite-ignore */ EMULATOR_MODULE)) as { startEmulator: StartEmulator };
-    emulator = await startEmulator({ tenants: 1, users: 60, seed: "core-users-page" });
+    emulator = await startTestEmulator({ tenants: 1, users: 60, seed: "core-users-page" });
     tenant = emulator.tenants[0]!.domain;
-    client = createGraphClient({
-      clientId: emulator.clientId,
-      credential: { kind: "secret", clientSecret: emulator.clientSecret },
-      authorityHost: emulator.authorityHost,
-      graphUrl: emulator.graphUrl,
-      caPem: emulator.caPem,
-    });
+    client = emulatorGraphClient(emulator);
     engine = createBatchEngine(client);
     recording = {
       submit: (req) => engine.submit(req),

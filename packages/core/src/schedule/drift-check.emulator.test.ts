@@ -3,9 +3,10 @@
  * policy sees it, remediation through a journal within the run-size cap (refused over it, nothing
  * changed), protected accounts never changed, a tenant that fails reported while the others are
  * remediated, and every remediation undone back to the seeded states.
- * The emulator is imported from its source by a computed path (see graph-client.emulator.test.ts).
+ * The emulator is imported from its source by a computed path (see emulator.test-helper.ts).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { emulatorGraphClient, startTestEmulator, type TestEmulator } from "../emulator.test-helper.js";
 import type { UserMfaChange } from "../domain/vocabulary.js";
 import { createBatchEngine } from "../engine/batch-engine.js";
 import type { BatchEngine } from "../engine/types.js";
@@ -14,35 +15,14 @@ import { executeRun, type RunContext } from "../journal/run-executor.js";
 import { prepareUndo, startUndoRun } from "../journal/undo-prepare.js";
 import { parseMaxChanges } from "../operations/guard-rails.js";
 import { enginePort } from "../operations/mfa-port.js";
-import { createGraphClient } from "../transport/graph-client.js";
 import type { GraphClient } from "../transport/types.js";
 import { runDriftCheck, type DriftCheckDeps, type DriftCheckResult } from "./drift-check.js";
 import { newScheduleRecord, parseScheduleInput } from "./schedule.js";
 import type { ScheduleInput, ScheduleRecord } from "./types.js";
 
 type State = "disabled" | "enabled" | "enforced";
-interface Emulator {
-  authorityHost: string;
-  graphUrl: string;
-  caPem: string;
-  clientId: string;
-  clientSecret: string;
-  tenants: { id: string; domain: string; userCount: number }[];
-  admin: {
-    listUsers(tenant: string): { id: string; userPrincipalName: string; perUserMfaState: State; patchCount: number }[];
-    getUser(tenant: string, idOrUpn: string): { id: string; userPrincipalName: string; userType: "Member" | "Guest"; perUserMfaState: State; patchCount: number; roles: string[] };
-    listGroups(tenant: string): { id: string; displayName: string; memberIds: string[]; memberGroupIds: string[] }[];
-    setUsers(tenant: string, patch: { perUserMfaState: State; users?: string[] }): number;
-    revokeConsent(clientId: string, tenant: string): void;
-  };
-  close(): Promise<void>;
-}
-type StartEmulator = (options: Record<string, unknown>) => Promise<Emulator>;
-
-const EMULATOR_MODULE = "../../../emulator/src/index.js";
-
 describe("runDriftCheck against the emulator", () => {
-  let emu: Emulator;
+  let emu: TestEmulator;
   let client: GraphClient;
   let engine: BatchEngine;
   let A: { id: string; domain: string };
@@ -52,17 +32,10 @@ describe("runDriftCheck against the emulator", () => {
   const seeded = new Map<string, Map<string, State>>();
 
   beforeAll(async () => {
-    const { startEmulator } = (await import(/* @vite-ignore */ EMULATOR_MODULE)) as { startEmulator: StartEmulator };
-    emu = await startEmulator({ tenants: 3, users: 24, seed: "drift-check", throttle: "off" });
+    emu = await startTestEmulator({ tenants: 3, users: 24, seed: "drift-check", throttle: "off" });
     [A, B, C] = emu.tenants.slice(0, 3) as unknown as [typeof A, typeof B, typeof C];
     for (const t of [A, B, C]) seeded.set(t.domain, new Map(emu.admin.listUsers(t.domain).map((u) => [u.id, u.perUserMfaState])));
-    client = createGraphClient({
-      clientId: emu.clientId,
-      credential: { kind: "secret", clientSecret: emu.clientSecret },
-      authorityHost: emu.authorityHost,
-      graphUrl: emu.graphUrl,
-      caPem: emu.caPem,
-    });
+    client = emulatorGraphClient(emu);
     engine = createBatchEngine(client);
   });
 

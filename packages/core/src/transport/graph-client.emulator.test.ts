@@ -5,33 +5,17 @@
  */
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestEmulator, type TestEmulator } from "../emulator.test-helper.js";
 import { AuthError, NetworkError } from "../domain/errors.js";
 import { userPathSegment } from "../domain/references.js";
 import { createGraphClient, graphPaginate } from "./graph-client.js";
 import type { GraphClientOptions, TransportEvent } from "./types.js";
 
-/** The part of the emulator's RunningEmulator this test uses. */
-interface Emulator {
-  authorityHost: string;
-  graphUrl: string;
-  caPem: string;
-  clientId: string;
-  clientSecret: string;
-  certificateFile: string;
-  tenants: { id: string; domain: string; userCount: number }[];
-  admin: { getUser(tenant: string, idOrUpn: string): { perUserMfaState: string } };
-  close(): Promise<void>;
-}
-type StartEmulator = (options?: { tenants?: number; users?: number; seed?: string; throttle?: "realistic" | "off" }) => Promise<Emulator>;
-
-const EMULATOR_MODULE = "../../../emulator/src/index.js";
-
 describe("Graph client against the emulator (HTTPS, MSAL)", () => {
-  let emulator: Emulator;
+  let emulator: TestEmulator;
 
   beforeAll(async () => {
-    const { startEmulator } = (await import(/* @vite-ignore */ EMULATOR_MODULE)) as { startEmulator: StartEmulator };
-    emulator = await startEmulator({ tenants: 2, users: 12, seed: "core-transport" });
+    emulator = await startTestEmulator({ tenants: 2, users: 12, seed: "core-transport" });
   });
 
   afterAll(async () => {
