@@ -26,10 +26,13 @@ export function serveCommand(run: CommandRunner): Command {
       "Serve mfactl over HTTP(S): the REST API (/v1/..., OpenAPI at /openapi.json, docs at /docs), CIPP's per-user MFA " +
         "endpoints (/api/ExecPerUserMFA, /api/ListPerUserMFA, /api/ListMFAUsers), health (/health) and readiness (/ready). " +
         "Callers authenticate with an API key (`mfactl apikey create`) or an Entra access token (settings: entra). Every change " +
-        "is journaled with the key's name or the app id as the actor. Ctrl+C or SIGTERM: running jobs get the grace period, " +
-        "then stop between users, resumable with `mfactl resume`.",
+        "is journaled with the key's name or the app id as the actor. Fires the database's schedules (`mfactl schedule`). " +
+        "With a postgres:// database it is one of a cluster: jobs queued with pg-boss and taken over when an instance dies, " +
+        "each schedule's period fired once, tenant throttling budgets shared (docs/cluster.md). Ctrl+C or SIGTERM: running " +
+        "jobs get the grace period, then stop between users, resumable with `mfactl resume` (in a cluster another instance " +
+        "goes on with them).",
     )
-    .option("--settings <file>", "server settings, YAML or JSON (tenants, entra, rateLimit, tls, ...): docs/commands/serve.md")
+    .option("--settings <file>", "server settings, YAML or JSON (tenants, entra, rateLimit, tls, scheduler, cluster, smtp, ...): docs/commands/serve.md")
     .option("--host <address>", "address to listen on (default 127.0.0.1)")
     .option("--port <n>", "port (default 8443; 0 picks a free one)")
     .option("--tls-cert <file>", "PEM certificate (with --tls-key): serve HTTPS")
