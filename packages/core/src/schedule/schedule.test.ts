@@ -13,7 +13,7 @@ policies:
 `;
 const STAR_POLICY = NAMED_POLICY.replace("[contoso.com, Fabrikam.com]", '["*"]');
 
-const SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX";
+const SLACK_URL = "https://hooks.slack.com/services/T000/B000/hidden-s3cret-token";
 const SECRET = "s3cret-s3cret-s3cret";
 
 function input(extra: Partial<ScheduleInput> = {}): ScheduleInput {
@@ -84,15 +84,15 @@ describe("parseScheduleInput", () => {
   });
 
   it("wants https:// webhooks, allows http:// to loopback, and never echoes a URL or secret", () => {
-    const httpHook = "http://hooks.example.com/services/T000/XXXXSECRETXXXX";
+    const httpHook = "http://hooks.example.com/services/T000/hidden-s3cret-token";
     const message = problemOf(
       input({
         alerts: {
           webhooks: [
             { url: httpHook },
-            { url: "not a url with XXXXSECRETXXXX" },
-            { url: "ftp://example.com/XXXXSECRETXXXX" },
-            { url: SLACK_URL, secret: "short-XXXXSECRETXXXX".slice(0, 10) },
+            { url: "not a url with hidden-s3cret-token" },
+            { url: "ftp://example.com/hidden-s3cret-token" },
+            { url: SLACK_URL, secret: "short-hidden-s3cret-token".slice(0, 10) },
           ],
         },
       }),
@@ -101,7 +101,7 @@ describe("parseScheduleInput", () => {
     expect(message).toContain("alerts.webhooks.1.url: ");
     expect(message).toContain("alerts.webhooks.2.url: must be an https:// URL");
     expect(message).toContain("alerts.webhooks.3.secret: ");
-    expect(message).not.toContain("XXXXSECRET");
+    expect(message).not.toContain("hidden-s3cret");
     expect(message).not.toContain("hooks.example.com");
     expect(message).not.toContain("short-");
     for (const url of ["http://127.0.0.1:8080/hook", "http://[::1]:8080/hook", "http://localhost/hook", "https://example.com/hook"]) {

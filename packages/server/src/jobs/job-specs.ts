@@ -1,13 +1,13 @@
-import { currentOwner, executeRun, RunBusyError, type ApiScope, type PlanFile, type RunRecord } from "@mfactl/core";
+import type { ApiScope, PlanFile } from "@mfactl/core";
 import type { z } from "zod";
 import type { Principal } from "../auth/principal.js";
-import { runContextFor, type ServerContext } from "../context.js";
-import { NotFoundError } from "../errors.js";
+import type { ServerContext } from "../context.js";
 import type { Role } from "../settings.js";
 import { driftCheckWork } from "../schedules/drift-check-job.js";
 import type { Job, JobHandle, JobType } from "./job-manager.js";
 import {
   bulkSetWork,
+  carryOutRun,
   planWork,
   postureWork,
   reportWork,
@@ -98,32 +98,6 @@ export function summarize(ctx: ServerContext, spec: JobSpec, result: unknown): u
     default:
       return summaryOf(result);
   }
-}
-
-/**
- * A run this job carries out: taken over when another process holds it (the instance that recorded
- * it and handed it to the queue, or one that died: the job's lease says nobody else carries it out
- * now), then every change not yet settled. Progress starts from what is settled already.
- */
-export async function carryOutRun(ctx: ServerContext, principal: Principal, runId: string, handle: JobHandle): Promise<RunRecord> {
-  const journal = ctx.store.journal;
-  let run = await journal.getRun(runId);
-  if (!run) throw new NotFoundError("RunNotFound", `Run ${runId} is not in the journal.`);
-  handle.setRunId(run.runId);
-  const me = currentOwner();
-  if (run.status !== "completed" && (run.status !== "running" || run.owner?.id !== me.id)) {
-    const claimed = await journal.claimRun(run.runId, me, run.owner?.id, new Date(ctx.clock.now()).toISOString());
-    if (!claimed) throw new RunBusyError(`Run ${run.runId} was taken over by another process just now.`);
-    run = (await journal.getRun(runId)) ?? run;
-  }
-  const open = run.counts.pending + run.counts.inFlight;
-  handle.job.progress.counts = Object.fromEntries(Object.entries(run.counts).filter(([s, n]) => s !== "pending" && s !== "inFlight" && n > 0));
-  handle.job.progress.done = run.total - open;
-  handle.setTotal(run.total);
-  if (run.status === "completed") return run;
-  const runCtx = runContextFor(ctx, principal, handle.signal);
-  for await (const change of executeRun(runCtx, run, { reread: true })) handle.settled(change.status, change);
-  return (await journal.getRun(run.runId)) ?? run;
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   checkMaxChanges,
   checkPlanGuards,
   createPlan,
+  currentOwner,
   executeRun,
   MfaStateReadSchema,
   parseMaxChanges,
@@ -11,6 +12,7 @@ import {
   prepareUndo,
   ProtectedAccounts,
   reportUsers,
+  RunBusyError,
   serializePlan,
   startPlanRun,
   startUndoRun,
@@ -166,13 +168,32 @@ export async function resolvePlan(ctx: ServerContext, principal: Principal, body
   return plan;
 }
 
-async function carryOut(ctx: ServerContext, principal: Principal, run: RunRecord, handle: JobHandle): Promise<RunRecord> {
+/**
+ * A run this job carries out: taken over when another process holds it (the instance that recorded
+ * it and handed it to the queue, or one that died: the job's lease says nobody else carries it out
+ * now), then every change not yet settled. Progress starts from what is settled already.
+ */
+export async function carryOutRun(ctx: ServerContext, principal: Principal, runId: string, handle: JobHandle): Promise<RunRecord> {
+  const journal = ctx.store.journal;
+  let run = await journal.getRun(runId);
+  if (!run) throw new NotFoundError("RunNotFound", `Run ${runId} is not in the journal.`);
   handle.setRunId(run.runId);
+  const me = currentOwner();
+  if (run.status !== "completed" && (run.status !== "running" || run.owner?.id !== me.id)) {
+    const claimed = await journal.claimRun(run.runId, me, run.owner?.id, new Date(ctx.clock.now()).toISOString());
+    if (!claimed) throw new RunBusyError(`Run ${run.runId} was taken over by another process just now.`);
+    run = (await journal.getRun(runId)) ?? run;
+  }
+  const open = run.counts.pending + run.counts.inFlight;
+  handle.job.progress.counts = Object.fromEntries(Object.entries(run.counts).filter(([s, n]) => s !== "pending" && s !== "inFlight" && n > 0));
+  handle.job.progress.done = run.total - open;
   handle.setTotal(run.total);
+  if (run.status === "completed") return run;
   const runCtx = runContextFor(ctx, principal, handle.signal);
   for await (const change of executeRun(runCtx, run, { reread: true })) handle.settled(change.status, change);
-  return (await ctx.store.journal.getRun(run.runId)) ?? run;
+  return (await journal.getRun(run.runId)) ?? run;
 }
+
 
 /**
  * Records the plan's run (every change pending) while the request waits, so a plan that already
@@ -192,7 +213,7 @@ export async function bulkSetWork(ctx: ServerContext, principal: Principal, vali
   checkPlanGuards(plan, guards);
   const run = await startPlanRun(runContextFor(ctx, principal, handle.signal), plan, guards, "bulk-set");
   handle.job.progress.done = 0;
-  return { run: await carryOut(ctx, principal, run, handle), unchanged: plan.summary.unchanged, plan: plan.summary };
+  return { run: await carryOutRun(ctx, principal, run.runId, handle), unchanged: plan.summary.unchanged, plan: plan.summary };
 }
 
 export async function prepareUndoFor(ctx: ServerContext, principal: Principal, body: z.infer<typeof UndoBodySchema>, signal: AbortSignal) {

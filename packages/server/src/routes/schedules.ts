@@ -1,4 +1,5 @@
 import {
+  FIRE_STATUSES,
   newScheduleRecord,
   nextFires,
   parseScheduleInput,
@@ -23,7 +24,19 @@ const Params = z.object({ schedule: z.string().min(1).max(200).describe("the sch
 const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema, 409: ErrorBodySchema, 503: ErrorBodySchema };
 /** Schedules as the API shows them: secrets redacted (webhook URLs, signing secrets). */
 const ScheduleViewSchema = z.record(z.string(), z.unknown());
-const FireSchema = z.record(z.string(), z.unknown());
+/** One firing: the period it was for, how it ended, and its drift check's result with the alerts' deliveries. */
+const FireSchema = z.object({
+  scheduleId: z.string(),
+  period: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  status: z.enum(FIRE_STATUSES),
+  trigger: z.string(),
+  instance: z.string(),
+  jobId: z.string().optional(),
+  result: z.unknown().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
 
 /** Scheduled drift checks: created, listed, changed, removed; their firings; fire one now. */
 export function scheduleRoutes(app: ZodApp, ctx: ServerContext, scheduler: Scheduler | undefined): void {
@@ -53,7 +66,7 @@ export function scheduleRoutes(app: ZodApp, ctx: ServerContext, scheduler: Sched
 
   function view(record: ScheduleRecord, fires: ScheduleFire[], next: number) {
     const now = ctx.clock.now();
-    return { ...scheduleView(record), nextFires: record.enabled ? nextFires(record, now, next).map((t) => new Date(t).toISOString()) : [], lastFires: fires.map(fireView) };
+    return { ...scheduleView(record), nextFires: record.enabled ? nextFires(record, now, next).map((t) => new Date(t).toISOString()) : [], lastFires: fires };
   }
 
   async function auditChange(req: FastifyRequest, action: string, record: ScheduleRecord, detail: string): Promise<void> {
@@ -151,7 +164,7 @@ export function scheduleRoutes(app: ZodApp, ctx: ServerContext, scheduler: Sched
       const p = requireScope(req, "read");
       const record = await find(req.params.schedule, p);
       const fires = await schedules().listFires(record.scheduleId, { limit: req.query.limit, ...(req.query.before !== undefined ? { before: req.query.before } : {}) });
-      return { fires: fires.map(fireView) };
+      return { fires };
     },
   );
 
@@ -166,9 +179,4 @@ export function scheduleRoutes(app: ZodApp, ctx: ServerContext, scheduler: Sched
     reply.header("location", `/v1/jobs/${job.jobId}`);
     return reply.status(202).send(job);
   });
-}
-
-/** A firing as the API shows it: its result (alerts' targets are redacted already). */
-function fireView(f: ScheduleFire): Record<string, unknown> {
-  return { ...f };
 }
