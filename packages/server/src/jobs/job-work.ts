@@ -194,7 +194,6 @@ export async function carryOutRun(ctx: ServerContext, principal: Principal, runI
   return (await journal.getRun(run.runId)) ?? run;
 }
 
-
 /**
  * Records the plan's run (every change pending) while the request waits, so a plan that already
  * ran is refused with 409 naming its run, not accepted as a job that then fails.
